@@ -1,0 +1,215 @@
+"""The contract every channel layer implements: ASGI 1 plus async twins.
+
+Subclass :class:`BaseChannelLayer` to write a backend. Implement the methods
+under "Methods that backends must implement" and list the optional
+capabilities you offer in ``extensions`` (``"groups"``, ``"flush"``,
+``"statistics"``). Name checks, capacity lookup, message encoding and
+``new_channel`` are shared, so every backend behaves the same way.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import secrets
+import warnings
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any, ClassVar
+
+from .. import exceptions
+from .codec import DEFAULT_MAX_MESSAGE_SIZE, Encryptor, MessageCodec
+from .names import non_local_part, require_valid_channel_name
+
+Message = dict[str, Any]
+ReceiveResult = tuple[str, Message] | tuple[None, None]
+
+
+def _compile_capacity_rules(
+    channel_capacity: Mapping[Any, int] | None,
+) -> list[tuple[re.Pattern[str], int]]:
+    rules = []
+    for pattern, capacity in (channel_capacity or {}).items():
+        if isinstance(pattern, str):
+            pattern = re.compile(fnmatch.translate(pattern))
+        elif not isinstance(pattern, re.Pattern):
+            raise ValueError(
+                f"channel_capacity keys must be glob strings or compiled regexes, not {pattern!r}"
+            )
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"channel_capacity for {pattern.pattern!r} must be a positive int")
+        rules.append((pattern, capacity))
+    return rules
+
+
+class BaseChannelLayer:
+    """Shared behaviour of all channel layers.
+
+    Options common to every backend:
+
+    ``expiry``
+        Seconds a message waits unread before it is dropped (default 60).
+    ``group_expiry``
+        Seconds a group membership lasts after the last ``group_add`` (default 86400).
+    ``capacity``
+        Messages a channel holds before ``send`` raises ``ChannelFull`` (default 100).
+    ``channel_capacity``
+        ``{glob or compiled regex: capacity}`` overrides, first match wins. A
+        process-specific channel is matched, and counted, on its ``prefix!`` part.
+    ``max_message_size``
+        Largest encoded message in bytes (default 1 MiB); larger ones raise
+        ``MessageTooLarge``.
+    ``symmetric_encryption_keys``
+        A list of keys; messages are stored Fernet-encrypted with the first
+        and decrypted with any of them, so keys can be rotated.
+    """
+
+    ChannelFull: ClassVar[type[Exception]] = exceptions.ChannelFull
+    MessageTooLarge: ClassVar[type[Exception]] = exceptions.MessageTooLarge
+
+    extensions: ClassVar[list[str]] = []
+
+    #: How long a blocking receive waits, at most, before returning ``(None, None)``.
+    blocking_timeout: float = 5.0
+    #: Random characters after ``?`` or ``!`` in names made by ``new_channel``.
+    new_channel_bytes: ClassVar[int] = 16
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        group_expiry: int = 86400,
+        capacity: int = 100,
+        channel_capacity: Mapping[Any, int] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        symmetric_encryption_keys: Iterable[str | bytes] | None = None,
+    ) -> None:
+        for option, value in (
+            ("expiry", expiry),
+            ("group_expiry", group_expiry),
+            ("capacity", capacity),
+            ("max_message_size", max_message_size),
+        ):
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{option} must be a positive number, not {value!r}")
+        self.expiry = expiry
+        self.group_expiry = group_expiry
+        self.capacity = int(capacity)
+        self._capacity_rules = _compile_capacity_rules(channel_capacity)
+        self.get_capacity = lru_cache(maxsize=1024)(self._lookup_capacity)
+        encryptor = None
+        if symmetric_encryption_keys is not None:
+            encryptor = Encryptor(symmetric_encryption_keys, ttl=int(expiry) + 10)  # type: ignore[arg-type]
+        self.codec = MessageCodec(max_message_size, encryptor)
+
+    # Shared helpers ------------------------------------------------------
+
+    def _lookup_capacity(self, channel: str) -> int:
+        """Return the capacity of *channel* (call ``get_capacity``, which caches this)."""
+        name = non_local_part(channel)
+        for pattern, capacity in self._capacity_rules:
+            if pattern.match(name):
+                return capacity
+        return self.capacity
+
+    def new_channel(self, pattern: str) -> str:
+        """Return a new, unguessable channel name: *pattern* plus a random suffix.
+
+        *pattern* ends with ``?`` (a single-reader channel) or ``!`` (a new local
+        part of a process-specific channel owned by the caller).
+        """
+        require_valid_channel_name(pattern, receive=True)
+        if not pattern.endswith(("?", "!")):
+            raise TypeError(f"new_channel() needs a pattern ending in '?' or '!', not {pattern!r}")
+        name = pattern + secrets.token_urlsafe(self.new_channel_bytes)
+        return require_valid_channel_name(name)
+
+    async def anew_channel(self, pattern: str) -> str:
+        """Async twin of :meth:`new_channel`."""
+        return self.new_channel(pattern)
+
+    def receive_many(self, channels: Iterable[str], block: bool = False) -> ReceiveResult:
+        """Deprecated ASGI 1.0 name of :meth:`receive`."""
+        warnings.warn(
+            "receive_many() is deprecated; use receive()", DeprecationWarning, stacklevel=2
+        )
+        return self.receive(channels, block=block)
+
+    def close(self) -> None:
+        """Release connections and other resources (optional)."""
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        self.close()
+
+    # Methods that backends must implement --------------------------------
+
+    def send(self, channel: str, message: Message) -> None:
+        """Send *message* to *channel*; never blocks. May raise ``ChannelFull``."""
+        raise NotImplementedError("send() must be implemented by a channel layer")
+
+    def receive(
+        self, channels: Iterable[str], block: bool = False, *, timeout: float | None = None
+    ) -> ReceiveResult:
+        """Return ``(channel, message)`` from one of *channels*, or ``(None, None)``.
+
+        With ``block=True`` wait until a message arrives, at most *timeout*
+        seconds (default ``blocking_timeout``).
+        """
+        raise NotImplementedError("receive() must be implemented by a channel layer")
+
+    async def asend(self, channel: str, message: Message) -> None:
+        """Async twin of :meth:`send`."""
+        raise NotImplementedError("asend() must be implemented by a channel layer")
+
+    async def areceive(
+        self, channels: Iterable[str], block: bool = False, *, timeout: float | None = None
+    ) -> ReceiveResult:
+        """Async twin of :meth:`receive`."""
+        raise NotImplementedError("areceive() must be implemented by a channel layer")
+
+    # Methods of the "groups" extension -----------------------------------
+
+    def group_add(self, group: str, channel: str) -> None:
+        """Add *channel* to *group*, or refresh its membership."""
+        raise NotImplementedError("group_add() is part of the 'groups' extension")
+
+    def group_discard(self, group: str, channel: str) -> None:
+        """Remove *channel* from *group*; no error if it is not a member."""
+        raise NotImplementedError("group_discard() is part of the 'groups' extension")
+
+    def group_channels(self, group: str) -> list[str]:
+        """Return the channels in *group*."""
+        raise NotImplementedError("group_channels() is part of the 'groups' extension")
+
+    def send_group(self, group: str, message: Message) -> None:
+        """Send *message* to every channel in *group*; full channels are skipped and counted."""
+        raise NotImplementedError("send_group() is part of the 'groups' extension")
+
+    async def agroup_add(self, group: str, channel: str) -> None:
+        raise NotImplementedError("agroup_add() is part of the 'groups' extension")
+
+    async def agroup_discard(self, group: str, channel: str) -> None:
+        raise NotImplementedError("agroup_discard() is part of the 'groups' extension")
+
+    async def agroup_channels(self, group: str) -> list[str]:
+        raise NotImplementedError("agroup_channels() is part of the 'groups' extension")
+
+    async def asend_group(self, group: str, message: Message) -> None:
+        raise NotImplementedError("asend_group() is part of the 'groups' extension")
+
+    # Methods of the "flush" and "statistics" extensions ------------------
+
+    def flush(self) -> None:
+        """Delete every message and group membership of this layer."""
+        raise NotImplementedError("flush() is part of the 'flush' extension")
+
+    async def aflush(self) -> None:
+        raise NotImplementedError("aflush() is part of the 'flush' extension")
+
+    def global_statistics(self) -> dict[str, int]:
+        """Return ``messages_count`` and ``channel_full_count`` over all channels."""
+        raise NotImplementedError("global_statistics() is part of the 'statistics' extension")
+
+    def channel_statistics(self, channel: str) -> dict[str, float]:
+        """Return counts, ``messages_pending`` and ``messages_max_age`` for *channel*."""
+        raise NotImplementedError("channel_statistics() is part of the 'statistics' extension")

@@ -1,0 +1,131 @@
+"""Turn messages into bytes and back: msgpack, size limits, optional encryption.
+
+Both backends store encoded messages, so the rules are the same everywhere: a
+message is a ``dict`` with ``str`` keys whose values are ``None``, ``bool``,
+64-bit ``int``, ``float``, ``str``, ``bytes``, lists (tuples become lists) and
+dicts of the same. ``bytes`` and ``str`` stay distinct. Encoding on send also
+means a message changed after ``send()`` cannot change what is received.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgpack
+
+from ..exceptions import MessageTooLarge
+
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+
+_SCALARS = (str, bytes, int, float, bool, type(None))
+
+
+def _find_unserializable(message: dict[str, Any]) -> tuple[str, str] | None:
+    """Return ``(key path, reason)`` for the first value msgpack cannot carry."""
+    stack: list[tuple[str, Any]] = [("", message)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return f"{path}[{key!r}]", f"key {key!r} is not a str"
+                stack.append((f"{path}[{key!r}]", item))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -(2**63) <= value < 2**64:
+                return path, f"the int {value} does not fit in 64 bits"
+        elif not isinstance(value, _SCALARS):
+            return path, f"a {type(value).__name__} cannot be sent"
+    return None
+
+
+def _check_keys(message: dict[str, Any]) -> None:
+    problem = _find_unserializable(message)
+    if problem is not None:
+        path, reason = problem
+        raise TypeError(
+            f"Message value at {path} cannot be sent: {reason}. Messages may only hold "
+            "dicts with str keys, lists, str, bytes, int, float, bool and None"
+        )
+
+
+class Encryptor:
+    """Fernet encryption with key rotation: the first key encrypts, all decrypt."""
+
+    def __init__(self, keys: Sequence[str | bytes], ttl: int | None = None) -> None:
+        if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+            raise ValueError(
+                "symmetric_encryption_keys must be a list of keys, even if there is only one"
+            )
+        keys = list(keys)
+        if not keys:
+            raise ValueError("symmetric_encryption_keys must hold at least one key")
+        try:
+            from cryptography.fernet import Fernet, MultiFernet
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise ValueError(
+                "symmetric_encryption_keys needs the 'cryptography' package: "
+                "pip install channels-classic[crypto]"
+            ) from exc
+        fernets = []
+        for key in keys:
+            if isinstance(key, str):
+                key = key.encode("utf-8")
+            if not isinstance(key, bytes) or not key:
+                raise ValueError("each symmetric encryption key must be a non-empty str or bytes")
+            fernets.append(Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest())))
+        self._fernet = MultiFernet(fernets)
+        self._ttl = ttl
+
+    def encrypt(self, data: bytes) -> bytes:
+        return self._fernet.encrypt(data)
+
+    def decrypt(self, data: bytes) -> bytes:
+        return self._fernet.decrypt(data, ttl=self._ttl)
+
+
+class MessageCodec:
+    """Encode and decode messages for a layer."""
+
+    def __init__(
+        self,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        encryptor: Encryptor | None = None,
+    ) -> None:
+        self.max_message_size = max_message_size
+        self.encryptor = encryptor
+
+    def encode(self, message: dict[str, Any]) -> bytes:
+        """Return *message* as bytes; raise ``TypeError`` or ``MessageTooLarge``."""
+        if not isinstance(message, dict):
+            raise TypeError(f"A message must be a dict, not {type(message).__name__}")
+        _check_keys(message)
+        try:
+            data = msgpack.packb(message, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:  # pragma: no cover - _check_keys
+            raise TypeError(f"Message cannot be sent: {exc}") from exc
+        if len(data) > self.max_message_size:
+            raise MessageTooLarge(
+                f"The message is {len(data)} bytes encoded, over the layer's limit of "
+                f"{self.max_message_size}: send large payloads in chunks, or raise "
+                "max_message_size in the layer's CONFIG"
+            )
+        if self.encryptor is not None:
+            data = self.encryptor.encrypt(data)
+        return data
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """Return the message encoded in *data*; raise ``ValueError`` if it is not one."""
+        try:
+            if self.encryptor is not None:
+                data = self.encryptor.decrypt(data)
+            message = msgpack.unpackb(data, raw=False)
+        except Exception as exc:
+            raise ValueError(f"Undecodable message in the channel layer: {exc}") from exc
+        if not isinstance(message, dict):
+            raise ValueError("Undecodable message in the channel layer: not a dict")
+        return message

@@ -1,0 +1,625 @@
+"""A channel layer on one or more Redis servers, for processes on many machines.
+
+Each channel is a Redis list holding entries ``b"<deadline>|<local parts>|<message>"``
+(see :mod:`channels.layers.redis_scripts`). A send is one Lua script call that
+checks capacity, pushes and counts; a receive is one ``BLPOP`` (or ``LPOP``
+script) that takes the message off the list, so nothing is left behind to
+leak. Several hosts shard the layer by consistent hashing: a channel, a
+process's ``prefix!`` channels and each group live on one shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+import weakref
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from ..exceptions import ChannelLayerConnectionError
+from .base import BaseChannelLayer, Message, ReceiveResult
+from .hashring import HashRing
+from .names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
+from .redis_scripts import MEMBERS_SCRIPT, POP_SCRIPT, PUSH_SCRIPT, STALE_SCRIPT, Script
+
+logger = logging.getLogger("channels.layers.redis")
+
+# (full channel name, encoded message, deadline in ms)
+_Buffered = tuple[str, bytes, int]
+
+
+class _TranslateErrors:
+    """Turn redis-py's connection errors into :class:`ChannelLayerConnectionError`."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+            raise ChannelLayerConnectionError(f"Redis is unreachable: {exc}") from exc
+
+
+_translate_errors = _TranslateErrors()
+
+
+class _Shard:
+    """One Redis server: a thread-safe sync client and one async client per event loop."""
+
+    def __init__(self, host: Any, connection_kwargs: dict[str, Any]) -> None:
+        if isinstance(host, str):
+            self._url: str | None = host
+            self._address: dict[str, Any] = {}
+            self.label = host.split("@")[-1]  # never show a password
+        elif isinstance(host, Sequence) and len(host) == 2:
+            self._url = None
+            self._address = {"host": host[0], "port": int(host[1])}
+            self.label = f"{host[0]}:{host[1]}"
+        else:
+            raise ValueError(
+                f"Each Redis host must be a URL such as 'redis://localhost:6379/0' or a "
+                f"(host, port) pair, not {host!r}"
+            )
+        self._kwargs = connection_kwargs
+        self.sync = redis.Redis(
+            connection_pool=self._pool(redis.BlockingConnectionPool, Retry(NoBackoff(), 0))
+        )
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]
+        self._async = weakref.WeakKeyDictionary()
+
+    def _pool(self, pool_class: Any, retry: Any) -> Any:
+        kwargs = {"retry": retry, **self._kwargs}
+        if self._url is not None:
+            return pool_class.from_url(self._url, **kwargs)
+        return pool_class(**self._address, **kwargs)
+
+    def aclient(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            pool = self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry(NoBackoff(), 0))
+            client = self._async[loop] = redis.asyncio.Redis(connection_pool=pool)
+        return client
+
+    def close(self) -> None:
+        self.sync.connection_pool.disconnect()
+
+    async def aclose(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the async client of *loop*, which must be running."""
+        client = self._async.pop(loop, None)
+        if client is not None:
+            await client.aclose(close_connection_pool=True)
+
+
+class RedisChannelLayer(BaseChannelLayer):
+    """Channel layer backed by Redis (redis-py, sync and asyncio clients).
+
+    Options, besides those of :class:`~channels.layers.base.BaseChannelLayer`:
+
+    ``hosts``
+        A list of Redis URLs or ``(host, port)`` pairs; more than one shards
+        the layer. Every process must use the same list.
+    ``prefix``
+        Prefix of every key (default ``"asgi:"``); layers with different
+        prefixes share a Redis server without seeing each other.
+    ``connection_kwargs``
+        Extra keyword arguments for redis-py's connection pools (password,
+        SSL options, ``socket_timeout``, ``max_connections``...).
+    """
+
+    extensions = ["groups", "flush", "statistics"]
+
+    #: Connections per pool; callers wait for a free one instead of failing.
+    max_connections = 1000
+
+    def __init__(
+        self,
+        hosts: Sequence[Any] | None = None,
+        prefix: str = "asgi:",
+        connection_kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        if hosts is None:
+            hosts = [("localhost", 6379)]
+        if isinstance(hosts, str | bytes) or not isinstance(hosts, Sequence) or not hosts:
+            raise ValueError(
+                "hosts must be a list of Redis URLs or (host, port) pairs, even if there is "
+                f"only one, not {hosts!r}"
+            )
+        if not isinstance(prefix, str) or not prefix:
+            raise ValueError(f"prefix must be a non-empty str, not {prefix!r}")
+        kwargs: dict[str, Any] = {
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "max_connections": self.max_connections,
+            "timeout": None,
+            **(connection_kwargs or {}),
+        }
+        socket_timeout = kwargs.setdefault("socket_timeout", self.blocking_timeout + 10)
+        # A blocking receive must return before the socket times out, or an idle
+        # worker would see a timeout error instead of an empty receive.
+        self._max_block = (
+            self.blocking_timeout if socket_timeout is None else max(0.1, socket_timeout - 1)
+        )
+        self.prefix = prefix
+        self.hosts = list(hosts)
+        self._shards = [_Shard(host, kwargs) for host in self.hosts]
+        self._ring = HashRing(len(self._shards))
+        self._stats_key = prefix + "stats"
+        self._list_ttl = int(self.expiry * 2) + 1
+        self._buffer: dict[str, deque[_Buffered]] = defaultdict(deque)
+        self._buffer_lock = threading.Lock()
+        self._thread = threading.local()
+        self._channel_key = lru_cache(maxsize=8192)(self._lookup_channel_key)
+
+    def __repr__(self) -> str:
+        hosts = ", ".join(shard.label for shard in self._shards)
+        return f"<{type(self).__name__} hosts=[{hosts}] prefix={self.prefix!r}>"
+
+    # Keys and entries ----------------------------------------------------
+
+    def _lookup_channel_key(self, channel: str) -> tuple[str, bytes, int]:
+        """Return (list key, local part, shard index) of *channel*."""
+        stored = non_local_part(channel)
+        local = channel[len(stored) :].encode("ascii")
+        return self.prefix + stored, local, self._ring.shard_for(stored)
+
+    def _group_key(self, group: str) -> tuple[str, _Shard]:
+        return self.prefix + "group:" + group, self._shards[self._ring.shard_for("group:" + group)]
+
+    def _header(self, locals_: bytes) -> bytes:
+        deadline = int((time.time() + self.expiry) * 1000)
+        return b"%d|%s|" % (deadline, locals_)
+
+    def _unpack(self, key: str, entry: bytes) -> list[_Buffered]:
+        """Return the (channel, message, deadline) triples an entry holds; [] if none are live."""
+        deadline_text, _, rest = entry.partition(b"|")
+        locals_, sep, body = rest.partition(b"|")
+        try:
+            deadline = int(deadline_text)
+        except ValueError:
+            deadline = -1
+        if not sep or deadline < 0:
+            logger.warning("Dropped an undecodable entry in Redis list %s", key)
+            return []
+        if deadline <= time.time() * 1000:
+            return []
+        name = key[len(self.prefix) :]
+        if not locals_:
+            return [(name, body, deadline)]
+        return [(name + local.decode("ascii"), body, deadline) for local in locals_.split(b",")]
+
+    def _decode(self, item: _Buffered) -> ReceiveResult:
+        try:
+            return item[0], self.codec.decode(item[1])
+        except ValueError:
+            logger.warning("Dropped an undecodable message for channel %s", item[0])
+            return None, None
+
+    def _deliver(self, key: str, entry: bytes) -> ReceiveResult:
+        items = self._unpack(key, entry)
+        if not items:
+            return None, None
+        if len(items) > 1:
+            with self._buffer_lock:
+                self._buffer[key].extend(items[1:])
+        return self._decode(items[0])
+
+    def _take_buffered(self, keys: list[str]) -> ReceiveResult:
+        if not self._buffer:
+            return None, None
+        now = time.time() * 1000
+        with self._buffer_lock:
+            for key in keys:
+                queue = self._buffer.get(key)
+                while queue:
+                    item = queue.popleft()
+                    if item[2] > now:
+                        if not queue:
+                            del self._buffer[key]
+                        return self._decode(item)
+                if queue is not None:
+                    del self._buffer[key]
+        return None, None
+
+    def _receive_plan(self, channels: Iterable[str]) -> tuple[list[str], dict[int, list[str]]]:
+        if isinstance(channels, str):
+            raise TypeError("receive() takes a list of channel names, not a single str")
+        keys = list(
+            {self._channel_key(require_valid_channel_name(c, receive=True))[0]: c for c in channels}
+        )
+        random.shuffle(keys)  # a busy channel must not starve a quiet one
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for key in keys:
+            by_shard[self._ring.shard_for(key[len(self.prefix) :])].append(key)
+        return keys, by_shard
+
+    def _push_args(
+        self, targets: dict[str, tuple[bytes, list[str]]], data: bytes
+    ) -> tuple[list[str], list[Any], list[list[str]]]:
+        """Build PUSH script arguments for {list key: (local parts, channel names)}."""
+        keys: list[str] = []
+        args: list[Any] = [int(time.time() * 1000), self._list_ttl, data]
+        owners: list[list[str]] = []
+        for key, (locals_, names) in targets.items():
+            keys.append(key)
+            args += [self.get_capacity(names[0]), self._header(locals_), stats_name(names[0])]
+            owners.append(names)
+        keys.append(self._stats_key)
+        return keys, args, owners
+
+    def _group_targets(self, members: list[str]) -> dict[int, dict[str, tuple[bytes, list[str]]]]:
+        """Group members by shard and list; one entry per process prefix."""
+        plan: dict[int, dict[str, tuple[bytes, list[str]]]] = defaultdict(dict)
+        for channel in members:
+            key, local, shard = self._channel_key(channel)
+            targets = plan[shard]
+            if key in targets and local:
+                locals_, names = targets[key]
+                targets[key] = (locals_ + b"," + local, [*names, channel])
+            else:
+                targets[key] = (local, [channel])
+        return plan
+
+    # Script calls --------------------------------------------------------
+
+    @staticmethod
+    def _eval(client: redis.Redis, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.execute_command("SCRIPT", "LOAD", script.source)
+            return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    @staticmethod
+    async def _aeval(
+        client: redis.asyncio.Redis, script: Script, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        try:
+            return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.execute_command("SCRIPT", "LOAD", script.source)
+            return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    # Channels ------------------------------------------------------------
+
+    def send(self, channel: str, message: Message) -> None:
+        require_valid_channel_name(channel)
+        data = self.codec.encode(message)
+        key, local, shard = self._channel_key(channel)
+        keys, args, _ = self._push_args({key: (local, [channel])}, data)
+        with _translate_errors:
+            status = self._eval(self._shards[shard].sync, PUSH_SCRIPT, keys, args)
+        if status[0] >= 2:
+            raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+
+    async def asend(self, channel: str, message: Message) -> None:
+        require_valid_channel_name(channel)
+        data = self.codec.encode(message)
+        key, local, shard = self._channel_key(channel)
+        keys, args, _ = self._push_args({key: (local, [channel])}, data)
+        with _translate_errors:
+            status = await self._aeval(self._shards[shard].aclient(), PUSH_SCRIPT, keys, args)
+        if status[0] >= 2:
+            raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+
+    def receive(
+        self, channels: Iterable[str], block: bool = False, *, timeout: float | None = None
+    ) -> ReceiveResult:
+        keys, by_shard = self._receive_plan(channels)
+        if not keys:
+            return None, None
+        deadline = time.monotonic() + (self.blocking_timeout if timeout is None else timeout)
+        while True:
+            result = self._take_buffered(keys)
+            if result[0] is not None:
+                return result
+            remaining = deadline - time.monotonic()
+            with _translate_errors:
+                if not block:
+                    popped = self._pop_now(by_shard)
+                elif len(by_shard) == 1:
+                    ((shard, shard_keys),) = by_shard.items()
+                    wait = max(0.01, min(remaining, self._max_block))
+                    popped = self._shards[shard].sync.execute_command("BLPOP", *shard_keys, wait)
+                else:
+                    popped = self._sync_loop().run_until_complete(
+                        self._blpop_many(by_shard, max(0.01, min(remaining, self._max_block)))
+                    )
+            if popped is not None:
+                result = self._deliver(popped[0].decode("ascii"), popped[1])
+                if result[0] is not None:
+                    return result
+                continue  # expired or undecodable: look again
+            if not block or time.monotonic() >= deadline:
+                return None, None
+
+    async def areceive(
+        self, channels: Iterable[str], block: bool = False, *, timeout: float | None = None
+    ) -> ReceiveResult:
+        keys, by_shard = self._receive_plan(channels)
+        if not keys:
+            return None, None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.blocking_timeout if timeout is None else timeout)
+        while True:
+            result = self._take_buffered(keys)
+            if result[0] is not None:
+                return result
+            wait = max(0.01, min(deadline - loop.time(), self._max_block))
+            with _translate_errors:
+                if not block:
+                    popped = await self._apop_now(by_shard)
+                elif len(by_shard) == 1:
+                    ((shard, shard_keys),) = by_shard.items()
+                    client = self._shards[shard].aclient()
+                    popped = await client.execute_command("BLPOP", *shard_keys, wait)
+                else:
+                    popped = await self._blpop_many(by_shard, wait)
+            if popped is not None:
+                result = self._deliver(popped[0].decode("ascii"), popped[1])
+                if result[0] is not None:
+                    return result
+                continue
+            if not block or loop.time() >= deadline:
+                return None, None
+
+    def _pop_now(self, by_shard: dict[int, list[str]]) -> Any:
+        for shard, keys in by_shard.items():
+            popped = self._eval(self._shards[shard].sync, POP_SCRIPT, keys, ())
+            if popped:
+                return popped
+        return None
+
+    async def _apop_now(self, by_shard: dict[int, list[str]]) -> Any:
+        for shard, keys in by_shard.items():
+            popped = await self._aeval(self._shards[shard].aclient(), POP_SCRIPT, keys, ())
+            if popped:
+                return popped
+        return None
+
+    def _sync_loop(self) -> asyncio.AbstractEventLoop:
+        """Return this thread's private loop, used to block on several shards at once."""
+        loop = getattr(self._thread, "loop", None)
+        if loop is None:
+            loop = self._thread.loop = asyncio.new_event_loop()
+        return loop
+
+    async def _blpop_many(self, by_shard: dict[int, list[str]], wait: float) -> Any:
+        """BLPOP on every shard at once; return the first entry and keep any others.
+
+        When one shard answers, the others are woken with ``CLIENT UNBLOCK``;
+        an entry one of them popped meanwhile is buffered for the next receive.
+        """
+        client_ids: dict[int, int] = {}
+
+        async def blpop(shard: int, keys: list[str]) -> Any:
+            pool = self._shards[shard].aclient().connection_pool
+            connection = await pool.get_connection()
+            try:
+                await connection.send_packed_command(
+                    connection.pack_commands([("CLIENT", "ID"), ("BLPOP", *keys, wait)])
+                )
+                client_ids[shard] = await connection.read_response()
+                return await connection.read_response()
+            except BaseException:
+                await connection.disconnect()
+                raise
+            finally:
+                await pool.release(connection)
+
+        tasks = {asyncio.ensure_future(blpop(s, k)): s for s, k in by_shard.items()}
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        while pending:
+            for task in pending:
+                client_id = client_ids.get(tasks[task])
+                if client_id is not None:
+                    unblocker = self._shards[tasks[task]].aclient()
+                    await unblocker.execute_command("CLIENT", "UNBLOCK", client_id)
+            _, pending = await asyncio.wait(pending, timeout=0.05)
+        first = None
+        error: BaseException | None = None
+        for task in tasks:
+            if task.exception() is not None:
+                error = task.exception()
+            elif task.result() is not None:
+                if first is None:
+                    first = task.result()
+                else:
+                    key, entry = task.result()
+                    items = self._unpack(key.decode("ascii"), entry)
+                    with self._buffer_lock:
+                        self._buffer[key.decode("ascii")].extend(items)
+        if first is None and error is not None:
+            raise error
+        return first
+
+    # Groups --------------------------------------------------------------
+
+    def group_add(self, group: str, channel: str) -> None:
+        require_valid_group_name(group)
+        require_valid_channel_name(channel)
+        key, shard = self._group_key(group)
+        with _translate_errors:
+            pipe = shard.sync.pipeline(transaction=False)
+            pipe.zadd(key, {channel: time.time()}).expire(key, int(self.group_expiry))
+            pipe.execute()
+
+    async def agroup_add(self, group: str, channel: str) -> None:
+        require_valid_group_name(group)
+        require_valid_channel_name(channel)
+        key, shard = self._group_key(group)
+        with _translate_errors:
+            pipe = shard.aclient().pipeline(transaction=False)
+            pipe.zadd(key, {channel: time.time()}).expire(key, int(self.group_expiry))
+            await pipe.execute()
+
+    def group_discard(self, group: str, channel: str) -> None:
+        require_valid_group_name(group)
+        require_valid_channel_name(channel)
+        key, shard = self._group_key(group)
+        with _translate_errors:
+            shard.sync.zrem(key, channel)
+
+    async def agroup_discard(self, group: str, channel: str) -> None:
+        require_valid_group_name(group)
+        require_valid_channel_name(channel)
+        key, shard = self._group_key(group)
+        with _translate_errors:
+            await shard.aclient().zrem(key, channel)
+
+    def _members_args(self, group: str) -> tuple[str, _Shard, list[float]]:
+        require_valid_group_name(group)
+        key, shard = self._group_key(group)
+        return key, shard, [time.time() - self.group_expiry]
+
+    def group_channels(self, group: str) -> list[str]:
+        key, shard, args = self._members_args(group)
+        with _translate_errors:
+            members = [m.decode() for m in self._eval(shard.sync, MEMBERS_SCRIPT, [key], args)]
+            dead = []
+            for index, targets in self._group_targets(members).items():
+                keys = list(targets)
+                stale = self._eval(
+                    self._shards[index].sync, STALE_SCRIPT, keys, [int(time.time() * 1000)]
+                )
+                for position in stale:
+                    dead += targets[keys[position - 1]][1]
+            if dead:
+                shard.sync.zrem(key, *dead)
+        gone = set(dead)
+        return [member for member in members if member not in gone]
+
+    async def agroup_channels(self, group: str) -> list[str]:
+        return await asyncio.to_thread(self.group_channels, group)
+
+    @staticmethod
+    def _dead(status: list[int], owners: list[list[str]]) -> list[str]:
+        """Return the members whose list held a message that expired unread."""
+        return [
+            name for code, names in zip(status, owners, strict=True) if code & 1 for name in names
+        ]
+
+    def send_group(self, group: str, message: Message) -> None:
+        key, shard, args = self._members_args(group)
+        data = self.codec.encode(message)
+        with _translate_errors:
+            members = [m.decode() for m in self._eval(shard.sync, MEMBERS_SCRIPT, [key], args)]
+            dead: list[str] = []
+            for index, targets in self._group_targets(members).items():
+                keys, push_args, owners = self._push_args(targets, data)
+                status = self._eval(self._shards[index].sync, PUSH_SCRIPT, keys, push_args)
+                dead += self._dead(status, owners)
+            if dead:
+                shard.sync.zrem(key, *dead)
+
+    async def asend_group(self, group: str, message: Message) -> None:
+        key, shard, args = self._members_args(group)
+        data = self.codec.encode(message)
+        with _translate_errors:
+            members = await self._aeval(shard.aclient(), MEMBERS_SCRIPT, [key], args)
+            plan = self._group_targets([m.decode() for m in members]).items()
+            calls = [self._push_args(targets, data) for _, targets in plan]
+            statuses = await asyncio.gather(
+                *(
+                    self._aeval(self._shards[index].aclient(), PUSH_SCRIPT, keys, push_args)
+                    for (index, _), (keys, push_args, _) in zip(plan, calls, strict=True)
+                )
+            )
+            dead = [
+                name
+                for status, (_, _, owners) in zip(statuses, calls, strict=True)
+                for name in self._dead(status, owners)
+            ]
+            if dead:
+                await shard.aclient().zrem(key, *dead)
+
+    # Flush, statistics, close --------------------------------------------
+
+    def flush(self) -> None:
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix) + "*"
+        with _translate_errors:
+            for shard in self._shards:
+                batch = []
+                for key in shard.sync.scan_iter(match=pattern, count=1000):
+                    batch.append(key)
+                    if len(batch) >= 500:
+                        shard.sync.unlink(*batch)
+                        batch = []
+                if batch:
+                    shard.sync.unlink(*batch)
+        with self._buffer_lock:
+            self._buffer.clear()
+
+    async def aflush(self) -> None:
+        await asyncio.to_thread(self.flush)
+
+    def global_statistics(self) -> dict[str, int]:
+        totals = {"messages_count": 0, "channel_full_count": 0}
+        with _translate_errors:
+            for shard in self._shards:
+                sent, full = shard.sync.hmget(self._stats_key, "count:", "full:")
+                totals["messages_count"] += int(sent or 0)
+                totals["channel_full_count"] += int(full or 0)
+        return totals
+
+    def channel_statistics(self, channel: str) -> dict[str, float]:
+        require_valid_channel_name(channel)
+        key, _, index = self._channel_key(channel)
+        name = stats_name(channel)
+        with _translate_errors:
+            pipe = self._shards[index].sync.pipeline(transaction=False)
+            pipe.hmget(self._stats_key, "count:" + name, "full:" + name).llen(key).lindex(key, 0)
+            (sent, full), pending, head = pipe.execute()
+        max_age = 0.0
+        if head:
+            deadline_text = head.partition(b"|")[0]
+            if deadline_text.isdigit():
+                max_age = max(0.0, time.time() - (int(deadline_text) / 1000 - self.expiry))
+        return {
+            "messages_count": int(sent or 0),
+            "channel_full_count": int(full or 0),
+            "messages_pending": pending,
+            "messages_max_age": max_age,
+        }
+
+    def close(self) -> None:
+        """Put back messages read ahead from normal channels, then disconnect."""
+        with self._buffer_lock:
+            buffered, self._buffer = self._buffer, defaultdict(deque)
+        for key, items in buffered.items():
+            if "!" in key:
+                continue  # a process's own messages die with it
+            with _translate_errors:
+                client = self._shards[self._ring.shard_for(key[len(self.prefix) :])].sync
+                for _name, body, deadline in reversed(items):
+                    client.lpush(key, b"%d||%s" % (deadline, body))
+        for shard in self._shards:
+            shard.close()
+        loop = getattr(self._thread, "loop", None)
+        if loop is not None:
+            for shard in self._shards:
+                loop.run_until_complete(shard.aclose(loop))
+            loop.close()
+            self._thread.loop = None
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections, then everything :meth:`close` closes."""
+        loop = asyncio.get_running_loop()
+        for shard in self._shards:
+            await shard.aclose(loop)
+        await asyncio.to_thread(self.close)

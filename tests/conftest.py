@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a real Redis: $CHANNELS_TEST_REDIS_URL, or a throwaway redis-server."""
+    external = os.environ.get("CHANNELS_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which the test may stop and restart."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_shard_urls() -> Iterator[list[str]]:
+    """Three real Redis servers for sharding tests."""
+    servers = [RedisServer().start() for _ in range(3)]
+    try:
+        yield [server.url for server in servers]
+    finally:
+        for server in servers:
+            server.cleanup()
+
+
+@pytest.fixture
+def unique_prefix() -> str:
+    """A key prefix no other test uses, so tests share a Redis without interfering."""
+    return f"test-{uuid.uuid4().hex[:12]}:"
