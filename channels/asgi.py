@@ -202,11 +202,15 @@ class ChannelLayerManager:
                 f"CONFIG of channel layer {alias!r} is invalid: {exc}"
             ) from exc
 
-    def set(self, alias: str, layer: ChannelLayerWrapper) -> ChannelLayerWrapper | None:
-        """Install *layer* under *alias*; return the layer it replaces (for tests)."""
+    def set(self, alias: str, layer: ChannelLayerWrapper | None) -> ChannelLayerWrapper | None:
+        """Install *layer* under *alias* (None: build it from settings again).
+
+        Return the layer it replaces, so tests can put it back.
+        """
         with self._lock:
-            old = self._layers.get(alias)
-            self._layers[alias] = layer
+            old = self._layers.pop(alias, None)
+            if layer is not None:
+                self._layers[alias] = layer
         return old
 
     def reset(self) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import bisect
-import zlib
+import hashlib
 from functools import lru_cache
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 class HashRing:
     """Map names onto ``size`` shards so that adding a shard moves few names.
 
-    Every shard owns ``replicas`` points on a ring of 32-bit hashes; a name
+    Every shard owns ``replicas`` points on a ring of 64-bit BLAKE2 hashes; a name
     belongs to the shard of the first point at or after its own hash. The
     points depend only on shard positions, so every process with the same
     host list agrees on where each name lives.
@@ -23,7 +27,7 @@ class HashRing:
             raise ValueError("a hash ring needs at least one shard")
         self.size = size
         points = sorted(
-            (zlib.crc32(f"shard-{index}-{replica}".encode()), index)
+            (_hash(f"shard-{index}-{replica}"), index)
             for index in range(size)
             for replica in range(self.replicas)
         )
@@ -34,5 +38,5 @@ class HashRing:
     def _lookup(self, name: str) -> int:
         if self.size == 1:
             return 0
-        position = bisect.bisect_left(self._hashes, zlib.crc32(name.encode()))
+        position = bisect.bisect_left(self._hashes, _hash(name))
         return self._shards[position % len(self._shards)]

@@ -60,7 +60,7 @@ class _Shard:
     """One Redis server: a thread-safe sync client and one async client per event loop."""
 
     def __init__(self, host: Any, connection_kwargs: dict[str, Any]) -> None:
-        if isinstance(host, str):
+        if isinstance(host, str) and host.startswith(("redis://", "rediss://", "unix://")):
             self._url: str | None = host
             self._address: dict[str, Any] = {}
             self.label = host.split("@")[-1]  # never show a password
@@ -164,6 +164,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self._buffer: dict[str, deque[_Buffered]] = defaultdict(deque)
         self._buffer_lock = threading.Lock()
         self._thread = threading.local()
+        self._private_loops: list[asyncio.AbstractEventLoop] = []
         self._channel_key = lru_cache(maxsize=8192)(self._lookup_channel_key)
 
     def __repr__(self) -> str:
@@ -397,6 +398,8 @@ class RedisChannelLayer(BaseChannelLayer):
         loop = getattr(self._thread, "loop", None)
         if loop is None:
             loop = self._thread.loop = asyncio.new_event_loop()
+            with self._buffer_lock:
+                self._private_loops.append(loop)
         return loop
 
     async def _blpop_many(self, by_shard: dict[int, list[str]], wait: float) -> Any:
@@ -610,12 +613,14 @@ class RedisChannelLayer(BaseChannelLayer):
                     client.lpush(key, b"%d||%s" % (deadline, body))
         for shard in self._shards:
             shard.close()
-        loop = getattr(self._thread, "loop", None)
-        if loop is not None:
-            for shard in self._shards:
-                loop.run_until_complete(shard.aclose(loop))
-            loop.close()
-            self._thread.loop = None
+        with self._buffer_lock:
+            loops, self._private_loops = self._private_loops, []
+        self._thread = threading.local()
+        for loop in loops:
+            if not loop.is_running():  # a receive still blocked elsewhere keeps its loop
+                for shard in self._shards:
+                    loop.run_until_complete(shard.aclose(loop))
+                loop.close()
 
     async def aclose(self) -> None:
         """Close this event loop's connections, then everything :meth:`close` closes."""
