@@ -1,7 +1,7 @@
 """System checks: set-up mistakes are reported by ``manage.py check`` with ids.
 
 * ``channels.E001``: a ``CHANNEL_LAYERS`` entry cannot be built (backend, CONFIG).
-* ``channels.E002``: a layer's ``ROUTING`` cannot be imported or is invalid.
+* ``channels.E002``: a layer's ``ROUTING`` cannot be imported, or a route in it is wrong.
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from .asgi import channel_layers
 from .exceptions import InvalidChannelLayerError
+from .routing import Router
 
 
 def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -30,8 +32,8 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.
             )
             continue
         try:
-            layer.resolve_routing()
-        except InvalidChannelLayerError as exc:
+            Router(layer.resolve_routing())
+        except ImproperlyConfigured as exc:
             errors.append(
                 checks.Error(str(exc), obj=f"CHANNEL_LAYERS[{alias!r}]", id="channels.E002")
             )

@@ -1,1 +1,3 @@
-channel_routing = ["a routing list"]
+from channels.routing import route
+
+channel_routing = [route("fixture.channel", "channels.consumers.ignore")]

@@ -61,7 +61,7 @@ def test_tutorial_backend_paths_resolve_to_our_layers(
     }
     layer = channel_layers["default"]
     assert type(layer.channel_layer) is expected
-    assert layer.resolve_routing() == ["a routing list"]
+    assert [r.channels for r in layer.resolve_routing()] == [{"fixture.channel"}]
     layer.close()
 
 

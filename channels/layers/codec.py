@@ -118,6 +118,23 @@ class MessageCodec:
             data = self.encryptor.encrypt(data)
         return data
 
+    def snapshot(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Return a deep copy of *message*, raising as :meth:`encode` would.
+
+        Sends buffered until a consumer returns are checked, and frozen, at the
+        time of the ``send()`` call.
+        """
+        if not isinstance(message, dict):
+            raise TypeError(f"A message must be a dict, not {type(message).__name__}")
+        _check_keys(message)
+        data = msgpack.packb(message, use_bin_type=True)
+        if len(data) > self.max_message_size:
+            raise MessageTooLarge(
+                f"The message is {len(data)} bytes encoded, over the layer's limit of "
+                f"{self.max_message_size}"
+            )
+        return msgpack.unpackb(data, raw=False)
+
     def decode(self, data: bytes) -> dict[str, Any]:
         """Return the message encoded in *data*; raise ``ValueError`` if it is not one."""
         try:

@@ -1,0 +1,105 @@
+"""``manage.py runworker``: run consumers for a cross-process channel layer."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
+from channels.exceptions import InvalidChannelLayerError
+from channels.message import Message
+from channels.signals import worker_process_ready
+from channels.worker import Worker, consumer_name
+
+
+class Command(BaseCommand):
+    help = "Run a worker: consume messages from the channel layer with the routed consumers."
+
+    worker_class = Worker
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--layer",
+            default=DEFAULT_CHANNEL_LAYER,
+            help="Channel layer alias to serve (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--only-channels",
+            action="append",
+            dest="only_channels",
+            metavar="GLOB",
+            help="Only listen on channels matching this glob (repeatable).",
+        )
+        parser.add_argument(
+            "--exclude-channels",
+            action="append",
+            dest="exclude_channels",
+            metavar="GLOB",
+            help="Do not listen on channels matching this glob (repeatable).",
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=1,
+            help="Worker threads in this process (default: %(default)s).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        alias = options["layer"]
+        try:
+            layer = channel_layers[alias]
+            router_routing = layer.resolve_routing()
+        except InvalidChannelLayerError as exc:
+            raise CommandError(str(exc)) from exc
+        if layer.local_only():
+            raise CommandError(
+                f"The channel layer {alias!r} is in-memory and cannot reach other processes: "
+                "runworker needs a cross-process layer such as "
+                "'channels.layers.redis.RedisChannelLayer'. With the in-memory layer, "
+                "runserver runs the workers itself."
+            )
+        if options["threads"] < 1:
+            raise CommandError("--threads must be at least 1")
+        from channels.routing import Router
+
+        self.verbosity = options["verbosity"]
+        try:
+            worker = self.worker_class(
+                layer,
+                Router(router_routing),
+                only_channels=options["only_channels"],
+                exclude_channels=options["exclude_channels"],
+                threads=options["threads"],
+                callback=self.log_message if self.verbosity >= 2 else None,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self._install_signal_handlers(worker)
+        if self.verbosity >= 1:
+            self.stdout.write(
+                f"Running {options['threads']} worker thread(s) on channel layer {alias!r} "
+                f"({layer.channel_layer!r})\nListening on channels: {', '.join(worker.channels)}"
+            )
+        worker_process_ready.send(sender=type(worker), worker=worker)
+        worker.run()
+        if self.verbosity >= 1:
+            self.stdout.write("Worker stopped.")
+
+    def log_message(self, channel: str, message: Message, consumer: Any) -> None:
+        reply = message.reply_channel.name if message.reply_channel else "-"
+        self.stdout.write(f"{channel} -> {consumer_name(consumer)} (reply channel {reply})")
+
+    def _install_signal_handlers(self, worker: Worker) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            if self.verbosity >= 1:
+                self.stdout.write("Stopping: waiting for running consumers to finish...")
+            worker.stop()
+            # A second signal stops at once.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)

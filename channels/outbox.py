@@ -1,0 +1,99 @@
+"""Consumer atomicity: sends made inside a consumer go out only if it succeeds.
+
+The worker opens an :class:`Outbox` around each consumer. ``Channel.send`` and
+``Group.send`` find it through a context variable and queue into it; the
+worker flushes it when the consumer returns and drops it when it raises.
+Outside a consumer (views, management commands, shells) there is no outbox
+and sends go straight to the layer. A context variable, unlike a thread-local,
+follows async consumers across ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextvars import ContextVar, Token
+from typing import Any
+
+from .exceptions import ChannelFull
+
+logger = logging.getLogger("channels.outbox")
+
+_current: ContextVar[Outbox | None] = ContextVar("channels_outbox", default=None)
+
+
+def current_outbox() -> Outbox | None:
+    """Return the outbox of the consumer running in this context, if any."""
+    return _current.get()
+
+
+class Outbox:
+    """Sends queued by one consumer run."""
+
+    #: Seconds a flush keeps retrying a full channel before it gives up on that message.
+    full_retry_deadline = 2.0
+    #: First pause between retries; it doubles each time.
+    full_retry_backoff = 0.02
+
+    def __init__(self) -> None:
+        # (layer, method name, target name, content)
+        self.pending: list[tuple[Any, str, str, dict[str, Any]]] = []
+        self._token: Token[Outbox | None] | None = None
+
+    def __enter__(self) -> Outbox:
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+
+    def add(self, layer: Any, method: str, target: str, content: dict[str, Any]) -> None:
+        """Queue ``layer.<method>(target, content)``; *content* is copied now."""
+        self.pending.append((layer, method, target, layer.codec.snapshot(content)))
+
+    def discard(self) -> None:
+        """Forget every queued send (the consumer raised)."""
+        self.pending.clear()
+
+    def flush(self) -> None:
+        """Send everything queued, retrying full channels for a bounded time."""
+        pending, self.pending = self.pending, []
+        for layer, method, target, content in pending:
+            deadline = time.monotonic() + self.full_retry_deadline
+            pause = self.full_retry_backoff
+            while True:
+                try:
+                    getattr(layer, method)(target, content)
+                    break
+                except ChannelFull:
+                    if time.monotonic() + pause > deadline:
+                        logger.error("Dropped a message to %s: the channel stayed full", target)
+                        break
+                    time.sleep(pause)
+                    pause *= 2
+                except Exception:
+                    logger.exception("Could not send a message to %s", target)
+                    break
+
+    async def aflush(self) -> None:
+        """Async twin of :meth:`flush`."""
+        pending, self.pending = self.pending, []
+        for layer, method, target, content in pending:
+            deadline = time.monotonic() + self.full_retry_deadline
+            pause = self.full_retry_backoff
+            while True:
+                try:
+                    await getattr(layer, "a" + method)(target, content)
+                    break
+                except ChannelFull:
+                    if time.monotonic() + pause > deadline:
+                        logger.error("Dropped a message to %s: the channel stayed full", target)
+                        break
+                    await asyncio.sleep(pause)
+                    pause *= 2
+                except Exception:
+                    logger.exception("Could not send a message to %s", target)
+                    break

@@ -1,0 +1,247 @@
+"""The worker: take messages off the layer and run their consumers.
+
+Each worker thread blocks on one receive over every routed channel (no
+polling), matches the message, and runs the consumer inside an
+:class:`~channels.outbox.Outbox`, so its sends go out only if it succeeds.
+``async def`` consumers run on one event loop shared by the process, so a
+worker can have many of them waiting at once. Nothing a consumer does, and no
+hiccup of the layer, stops the worker; :meth:`Worker.stop` ends it gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fnmatch
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from .exceptions import ConsumeLater, DenyConnection
+from .message import Message
+from .outbox import Outbox
+from .routing import Router
+from .signals import consumer_finished, consumer_started, worker_ready
+
+logger = logging.getLogger("channels.worker")
+
+Callback = Callable[[str, Message, Any], None]
+
+
+def consumer_name(consumer: Any) -> str:
+    module = getattr(consumer, "__module__", None)
+    name = getattr(consumer, "__qualname__", None) or type(consumer).__qualname__
+    return f"{module}.{name}" if module else name
+
+
+def filter_channels(
+    channels: Iterable[str],
+    only: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+) -> list[str]:
+    """Keep the channels matching any ``only`` glob and no ``exclude`` glob."""
+    only, exclude = list(only or ()), list(exclude or ())
+    return sorted(
+        channel
+        for channel in channels
+        if (not only or any(fnmatch.fnmatchcase(channel, glob) for glob in only))
+        and not any(fnmatch.fnmatchcase(channel, glob) for glob in exclude)
+    )
+
+
+def _is_async(consumer: Any) -> bool:
+    return inspect.iscoroutinefunction(consumer) or inspect.iscoroutinefunction(
+        getattr(consumer, "__call__", None)  # noqa: B004 - async __call__ on instances
+    )
+
+
+class Worker:
+    """Serve a channel layer's routing with *threads* receive loops."""
+
+    #: Times ``ConsumeLater`` may put a message back before it is dropped.
+    message_retries = 10
+    #: Seconds one blocking receive waits; a stop request is seen within this.
+    receive_timeout = 1.0
+    #: Longest pause between attempts to reach a layer that is down.
+    max_reconnect_delay = 5.0
+
+    def __init__(
+        self,
+        channel_layer: Any,
+        router: Router | None = None,
+        *,
+        only_channels: Iterable[str] | None = None,
+        exclude_channels: Iterable[str] | None = None,
+        threads: int = 1,
+        callback: Callback | None = None,
+    ) -> None:
+        if threads < 1:
+            raise ValueError("a worker needs at least one thread")
+        self.channel_layer = channel_layer
+        self.router = router or Router(channel_layer.resolve_routing())
+        self.channels = filter_channels(self.router.channels, only_channels, exclude_channels)
+        if not self.channels:
+            raise ValueError(
+                "No channels left to listen on: check the routing and the "
+                "--only-channels / --exclude-channels globs"
+            )
+        self.threads = threads
+        self.callback = callback
+        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._loop_lock = threading.Lock()
+        self._async_pending: set[concurrent.futures.Future[None]] = set()
+
+    # Running and stopping ------------------------------------------------
+
+    def run(self) -> None:
+        """Receive and consume until :meth:`stop`; then let running consumers finish."""
+        extra = [
+            threading.Thread(target=self._receive_loop, name=f"channels-worker-{n}", daemon=True)
+            for n in range(1, self.threads)
+        ]
+        for thread in extra:
+            thread.start()
+        self._receive_loop()
+        for thread in extra:
+            thread.join()
+        concurrent.futures.wait(list(self._async_pending))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join()
+            self._loop.close()
+
+    def stop(self) -> None:
+        """Ask every receive loop to stop after the message it is handling."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _receive_loop(self) -> None:
+        worker_ready.send(sender=type(self), worker=self)
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                channel, content = self.channel_layer.receive(
+                    self.channels, block=True, timeout=self.receive_timeout
+                )
+            except ConnectionError as exc:
+                logger.warning("Channel layer unreachable (%s); retrying in %.1f s", exc, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self.max_reconnect_delay)
+                continue
+            except Exception:
+                logger.exception("Receiving from the channel layer failed")
+                self._stopping.wait(delay)
+                continue
+            delay = 0.1
+            if channel is not None:
+                try:
+                    self.handle(channel, content)
+                except Exception:  # a worker never dies of one message
+                    logger.exception("Failed to handle a message on %s", channel)
+
+    # Handling one message ------------------------------------------------
+
+    def handle(self, channel: str, content: dict[str, Any]) -> None:
+        """Route one message and run (or schedule) its consumer."""
+        message = Message(content, channel, self.channel_layer)
+        found = self.router.match(message)
+        if found is None:
+            logger.debug("No route for a message on %s; dropped", channel)
+            return
+        consumer, kwargs = found
+        if self.callback is not None:
+            self.callback(channel, message, consumer)
+        if _is_async(consumer):
+            future = asyncio.run_coroutine_threadsafe(
+                self._run_async(consumer, message, kwargs), self._event_loop()
+            )
+            self._async_pending.add(future)
+            future.add_done_callback(self._async_pending.discard)
+        else:
+            self._run_sync(consumer, message, kwargs)
+
+    def _run_sync(self, consumer: Any, message: Message, kwargs: dict[str, Any]) -> None:
+        consumer_started.send(sender=type(self), message=message)
+        outbox = Outbox()
+        try:
+            with outbox:
+                consumer(message, **kwargs)
+        except Exception as exc:
+            outbox.discard()
+            self.handle_exception(exc, consumer, message)
+        else:
+            outbox.flush()
+        finally:
+            consumer_finished.send(sender=type(self), message=message)
+
+    async def _run_async(self, consumer: Any, message: Message, kwargs: dict[str, Any]) -> None:
+        await sync_to_async(consumer_started.send)(sender=type(self), message=message)
+        outbox = Outbox()
+        try:
+            with outbox:
+                await consumer(message, **kwargs)
+        except Exception as exc:
+            outbox.discard()
+            await sync_to_async(self.handle_exception)(exc, consumer, message)
+        else:
+            await outbox.aflush()
+        finally:
+            await sync_to_async(consumer_finished.send)(sender=type(self), message=message)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._loop_thread = threading.Thread(
+                    target=self._loop.run_forever, name="channels-worker-async", daemon=True
+                )
+                self._loop_thread.start()
+        return self._loop
+
+    def handle_exception(self, exc: Exception, consumer: Any, message: Message) -> None:
+        """Deal with an exception a consumer raised; never re-raise it."""
+        channel = message.channel.name
+        if isinstance(exc, ConsumeLater):
+            self.consume_later(message)
+        elif isinstance(exc, DenyConnection):
+            if channel == "websocket.connect" and message.reply_channel is not None:
+                message.reply_channel.send({"close": True}, immediately=True)
+            else:
+                logger.error(
+                    "%s raised DenyConnection on %s; it only works on websocket.connect",
+                    consumer_name(consumer),
+                    channel,
+                )
+        else:
+            logger.exception(
+                "Error in consumer %s for a message on %s",
+                consumer_name(consumer),
+                channel,
+                exc_info=exc,
+            )
+
+    def consume_later(self, message: Message) -> None:
+        """Put *message* back at the end of its channel, a bounded number of times."""
+        content = dict(message.content)
+        retries = content.get("__retries__", 0) + 1
+        if retries > self.message_retries:
+            logger.warning(
+                "Dropped a message on %s: ConsumeLater was raised %d times",
+                message.channel.name,
+                self.message_retries,
+            )
+            return
+        content["__retries__"] = retries
+        outbox = Outbox()
+        outbox.add(self.channel_layer, "send", message.channel.name, content)
+        outbox.flush()
