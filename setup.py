@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 setup(
     name="channels-classic",
     version="1.0.0.dev0",
-    description="The classic Django Channels 1.x programming model on today's Django, asgiref, Redis and daphne",
+    description="Django Channels 1.x, the classic consumer model, on today's stack",
     long_description=Path(__file__).with_name("README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
     license="BSD-3-Clause",

@@ -70,6 +70,15 @@ class ChannelLayerWrapper:
         self.channel_layer = channel_layer
         self.alias = alias
         self.routing = routing
+        self._bridge: Any = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve one connection as an ASGI 3 application (what daphne calls)."""
+        if self._bridge is None:
+            from .bridge import Bridge
+
+            self._bridge = Bridge(self)
+        await self._bridge(scope, receive, send)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.channel_layer, name)

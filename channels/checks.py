@@ -2,6 +2,7 @@
 
 * ``channels.E001``: a ``CHANNEL_LAYERS`` entry cannot be built (backend, CONFIG).
 * ``channels.E002``: a layer's ``ROUTING`` cannot be imported, or a route in it is wrong.
+* ``channels.W001``: ``channels`` is listed after ``django.contrib.staticfiles``.
 """
 
 from __future__ import annotations
@@ -40,3 +41,25 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.
         finally:
             layer.close()
     return errors
+
+
+def check_app_order(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``channels`` must come before staticfiles, or staticfiles' runserver wins."""
+    from django.conf import settings
+
+    installed = [entry.split(".apps.")[0] for entry in settings.INSTALLED_APPS]
+    if (
+        "django.contrib.staticfiles" in installed
+        and "channels" in installed
+        and installed.index("django.contrib.staticfiles") < installed.index("channels")
+    ):
+        return [
+            checks.Warning(
+                "'channels' comes after 'django.contrib.staticfiles' in INSTALLED_APPS, "
+                "so 'manage.py runserver' is staticfiles' WSGI server and cannot serve "
+                "WebSockets.",
+                hint="Move 'channels' above 'django.contrib.staticfiles'.",
+                id="channels.W001",
+            )
+        ]
+    return []

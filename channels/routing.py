@@ -205,6 +205,7 @@ def include(routing: Any, **filters: Any) -> Include:
 
 #: What unrouted messages on the standard channels go to.
 DEFAULT_CONSUMERS = {
+    "http.request": "channels.handler.view_consumer",
     "websocket.connect": "channels.consumers.accept_connection",
     "websocket.receive": "channels.consumers.ignore",
     "websocket.disconnect": "channels.consumers.ignore",
@@ -214,13 +215,17 @@ DEFAULT_CONSUMERS = {
 class Router:
     """The routing a worker serves, with defaults for the standard channels."""
 
-    def __init__(self, routing: Any, defaults: bool = True) -> None:
+    def __init__(
+        self, routing: Any, defaults: bool = True, http_consumer: Consumer | None = None
+    ) -> None:
         self.root = Include(routing)
         self.defaults: dict[str, Consumer] = {}
         if defaults:
             self.defaults = {
                 channel: import_string(path) for channel, path in DEFAULT_CONSUMERS.items()
             }
+            if http_consumer is not None:
+                self.defaults["http.request"] = http_consumer
 
     @property
     def channels(self) -> set[str]:

@@ -67,7 +67,7 @@ class Worker:
     #: Seconds one blocking receive waits; a stop request is seen within this.
     receive_timeout = 1.0
     #: Longest pause between attempts to reach a layer that is down.
-    max_reconnect_delay = 5.0
+    max_reconnect_delay = 2.0
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.interface import deployments  # noqa: F401 - a fixture for every test module
 from tests.redis_server import RedisServer
 
 

@@ -211,9 +211,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
             try:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise TimeoutError
+                    raise asyncio.TimeoutError
                 await asyncio.wait_for(waiter.future, remaining)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 with self._lock:
                     return self._result(self._pop(keys, time.time()))
             finally:

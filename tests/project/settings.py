@@ -6,7 +6,7 @@ The tests pass the Redis URL, key prefix and database path in the environment.
 import os
 
 SECRET_KEY = "tests-only-not-secret"
-DEBUG = False
+DEBUG = os.environ.get("CHANNELS_TEST_DEBUG") == "1"
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
 ROOT_URLCONF = "tests.project.urls"
@@ -15,8 +15,14 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "channels",
+    "django.contrib.staticfiles",
     "tests.project.chat",
 ]
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [os.path.join(os.path.dirname(__file__), "static")]
+CHANNELS_HTTP_TIMEOUT = float(os.environ.get("CHANNELS_TEST_HTTP_TIMEOUT", "60"))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+_CONFIG = {"capacity": int(os.environ.get("CHANNELS_TEST_CAPACITY", "100"))}
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -31,6 +37,7 @@ if os.environ.get("CHANNELS_TEST_REDIS_URL"):
         "default": {
             "BACKEND": "asgi_redis.RedisChannelLayer",
             "CONFIG": {
+                **_CONFIG,
                 "hosts": [os.environ["CHANNELS_TEST_REDIS_URL"]],
                 "prefix": os.environ.get("CHANNELS_TEST_PREFIX", "asgi:"),
             },
@@ -43,6 +50,7 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "asgiref.inmemory.ChannelLayer",
+            "CONFIG": _CONFIG,
             "ROUTING": os.environ.get(
                 "CHANNELS_TEST_ROUTING", "tests.project.routing.channel_routing"
             ),

@@ -1,1 +1,14 @@
-urlpatterns: list = []
+from django.urls import path
+
+from tests.project import views
+
+urlpatterns = [
+    path("", views.hello),
+    path("hello/", views.hello),
+    path("form/", views.echo_form),
+    path("upload/", views.upload),
+    path("cookie/", views.set_cookie),
+    path("stream/", views.stream),
+    path("boom/", views.boom),
+    path("slow/", views.slow),
+]

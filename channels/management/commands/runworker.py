@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.exceptions import InvalidChannelLayerError
+from channels.layers.names import stats_name
 from channels.message import Message
 from channels.signals import worker_process_ready
 from channels.worker import Worker, consumer_name
@@ -89,8 +90,9 @@ class Command(BaseCommand):
             self.stdout.write("Worker stopped.")
 
     def log_message(self, channel: str, message: Message, consumer: Any) -> None:
-        reply = message.reply_channel.name if message.reply_channel else "-"
-        self.stdout.write(f"{channel} -> {consumer_name(consumer)} (reply channel {reply})")
+        # Only the process prefix: the rest of a reply channel name keys its sessions.
+        reply = stats_name(message.reply_channel.name) if message.reply_channel else "-"
+        self.stdout.write(f"{channel} -> {consumer_name(consumer)} (reply to {reply})")
 
     def _install_signal_handlers(self, worker: Worker) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,477 @@
+"""The interface-server side: ASGI 3 connections in, ASGI 1 channel messages out.
+
+daphne 4 terminates HTTP and WebSocket and calls the project's channel layer
+as an ASGI 3 application (``daphne project.asgi:channel_layer``). For every
+connection this module sends ``http.request`` / ``websocket.*`` messages with
+a fresh ``reply_channel`` and relays what consumers send there back to the
+client.
+
+Every reply channel of a process shares one process-specific prefix
+(``daphne.response.<random>!<random>``), so one receive loop per process,
+:class:`ReplyDispatcher`, reads all replies and hands each to its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .exceptions import ChannelFull, MessageTooLarge
+
+logger = logging.getLogger("channels.bridge")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: Put in a connection's reply queue when the layer cannot be read.
+LAYER_DOWN: dict[str, Any] = {"__layer_down__": True}
+
+HTTP_REPLY_KEYS = {"status", "headers", "content", "more_content"}
+WEBSOCKET_REPLY_KEYS = {"accept", "close", "text", "bytes"}
+
+
+@dataclass
+class BridgeSettings:
+    """Limits and timeouts of the bridge, from Django settings."""
+
+    #: Seconds to wait for a worker's first reply (then 503), and between chunks.
+    http_timeout: float = 60.0
+    #: Bytes of request body sent inside ``http.request``; the rest streams on a body channel.
+    body_chunk_size: int = 256 * 1024
+    #: Largest request body accepted (then 413); None for no limit.
+    max_body_size: int | None = 100 * 1024 * 1024
+
+    @classmethod
+    def from_django(cls) -> BridgeSettings:
+        from django.conf import settings
+
+        return cls(
+            http_timeout=getattr(settings, "CHANNELS_HTTP_TIMEOUT", cls.http_timeout),
+            body_chunk_size=getattr(settings, "CHANNELS_BODY_CHUNK_SIZE", cls.body_chunk_size),
+            max_body_size=getattr(settings, "CHANNELS_MAX_BODY_SIZE", cls.max_body_size),
+        )
+
+
+class ReplyDispatcher:
+    """The one receive loop of a process: reads every reply and routes it to its connection."""
+
+    #: Longest pause between attempts to read from a layer that is down.
+    max_retry_delay = 2.0
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.prefix = f"daphne.response.{secrets.token_hex(6)}!"
+        self.connections: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def register(self, deliver: Callable[[dict[str, Any]], None]) -> str:
+        """Return a new reply channel whose messages go to *deliver*."""
+        name = self.layer.new_channel(self.prefix)
+        self.connections[name] = deliver
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+        return name
+
+    def forget(self, name: str) -> None:
+        self.connections.pop(name, None)
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                channel, message = await self.layer.areceive([self.prefix], block=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("Cannot read replies from the channel layer (%s)", exc)
+                for deliver in list(self.connections.values()):
+                    deliver(LAYER_DOWN)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+                continue
+            delay = 0.1
+            if channel is None:
+                continue
+            deliver = self.connections.get(channel)
+            if deliver is None:
+                logger.debug("Dropped a reply for %s: its connection has gone", channel)
+            else:
+                deliver(message)
+
+
+class Bridge:
+    """The ASGI 3 application behind a channel layer wrapper."""
+
+    def __init__(self, layer: Any, settings: BridgeSettings | None = None) -> None:
+        self.layer = layer
+        self._settings = settings
+        self._dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReplyDispatcher]
+        self._dispatchers = weakref.WeakKeyDictionary()
+
+    @property
+    def settings(self) -> BridgeSettings:
+        if self._settings is None:
+            self._settings = BridgeSettings.from_django()
+        return self._settings
+
+    def dispatcher(self) -> ReplyDispatcher:
+        loop = asyncio.get_running_loop()
+        dispatcher = self._dispatchers.get(loop)
+        if dispatcher is None:
+            dispatcher = self._dispatchers[loop] = ReplyDispatcher(self.layer)
+        return dispatcher
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await HttpConnection(self, scope, receive, send).run()
+        elif kind == "websocket":
+            await WebSocketConnection(self, scope, receive, send).run()
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+        else:
+            raise ValueError(f"channels-classic cannot serve ASGI scope type {kind!r}")
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        event = await receive()
+        if event["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif event["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _common_keys(scope: Scope, reply_channel: str) -> dict[str, Any]:
+    return {
+        "reply_channel": reply_channel,
+        "scheme": scope.get("scheme", "http"),
+        "path": scope["path"],
+        "query_string": scope.get("query_string", b""),
+        "root_path": scope.get("root_path", ""),
+        "headers": [[bytes(name), bytes(value)] for name, value in scope.get("headers", [])],
+        "client": list(scope["client"]) if scope.get("client") else None,
+        "server": list(scope["server"]) if scope.get("server") else None,
+    }
+
+
+class _Connection:
+    def __init__(self, bridge: Bridge, scope: Scope, receive: Receive, send: Send) -> None:
+        self.bridge = bridge
+        self.layer = bridge.layer
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.dispatcher = bridge.dispatcher()
+        self.reply_channel = self.dispatcher.register(self.replies.put_nowait)
+        self._warned: set[str] = set()
+
+    def warn_unknown_keys(self, reply: dict[str, Any], known: set[str]) -> None:
+        unknown = set(reply) - known - self._warned
+        if unknown:
+            self._warned |= unknown
+            logger.warning(
+                "Ignored unknown reply keys %s on %s", sorted(unknown), self.reply_channel
+            )
+
+
+class HttpConnection(_Connection):
+    """One HTTP request: send ``http.request``, relay the response chunks."""
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.dispatcher.forget(self.reply_channel)
+
+    async def _run(self) -> None:
+        settings = self.bridge.settings
+        body, more_body, disconnected = await self._read_first_part(settings.body_chunk_size)
+        if disconnected:
+            return
+        message = {
+            **_common_keys(self.scope, self.reply_channel),
+            "http_version": self.scope.get("http_version", "1.1"),
+            "method": self.scope["method"],
+            "body": body,
+        }
+        body_channel = None
+        if more_body:
+            body_channel = self.layer.new_channel("http.request.body?")
+            message["body_channel"] = body_channel
+        try:
+            await self.layer.asend("http.request", message)
+        except ChannelFull:
+            await self.error(503, "Request queue full.")
+            return
+        except MessageTooLarge:
+            await self.error(413, "Request headers too large.")
+            return
+        except ConnectionError:
+            logger.warning("Channel layer unreachable: answered 503")
+            await self.error(503, "Service unavailable.")
+            return
+        disconnect = asyncio.ensure_future(
+            self._stream_body(body_channel, len(body)) if body_channel else self._wait_disconnect()
+        )
+        try:
+            await self._relay(disconnect)
+        finally:
+            disconnect.cancel()
+
+    async def _read_first_part(self, limit: int) -> tuple[bytes, bool, bool]:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            event = await self.receive()
+            if event["type"] == "http.disconnect":
+                return b"", False, True
+            chunk = event.get("body", b"")
+            parts.append(chunk)
+            size += len(chunk)
+            more = event.get("more_body", False)
+            if not more or size >= limit:
+                return b"".join(parts), more, False
+
+    async def _stream_body(self, body_channel: str, sent: int) -> None:
+        """Send the rest of the body to *body_channel*, then watch for a disconnect."""
+        limit = self.bridge.settings.max_body_size
+        while True:
+            event = await self.receive()
+            if event["type"] == "http.disconnect":
+                await self._send_chunk(body_channel, {"closed": True})
+                await self._disconnected()
+                return
+            chunk = event.get("body", b"")
+            sent += len(chunk)
+            if limit is not None and sent > limit:
+                await self._send_chunk(body_channel, {"closed": True})
+                self.replies.put_nowait({"__too_large__": True})
+                return
+            more = event.get("more_body", False)
+            await self._send_chunk(body_channel, {"content": chunk, "more_content": more})
+            if not more:
+                break
+        await self._wait_disconnect()
+
+    async def _send_chunk(self, body_channel: str, chunk: dict[str, Any]) -> None:
+        # A body channel is read by one worker at its own pace: wait while it is full.
+        deadline = asyncio.get_running_loop().time() + self.bridge.settings.http_timeout
+        while True:
+            try:
+                await self.layer.asend(body_channel, chunk)
+                return
+            except ChannelFull:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.01)
+
+    async def _wait_disconnect(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        await self._disconnected()
+
+    async def _disconnected(self) -> None:
+        self.replies.put_nowait({"__disconnected__": True})
+        try:
+            await self.layer.asend(
+                "http.disconnect", {"reply_channel": self.reply_channel, "path": self.scope["path"]}
+            )
+        except Exception:  # the client is gone; nothing else to tell
+            logger.debug("Could not send http.disconnect for %s", self.reply_channel)
+
+    async def _relay(self, disconnect: asyncio.Future[None]) -> None:
+        started = False
+        timeout = self.bridge.settings.http_timeout
+        while True:
+            try:
+                reply = await asyncio.wait_for(self.replies.get(), timeout)
+            except asyncio.TimeoutError:
+                if started:
+                    logger.warning("Response on %s stalled; closing it", self.reply_channel)
+                    await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+                else:
+                    await self.error(503, "Worker server failed to respond within time limit.")
+                return
+            if "__disconnected__" in reply:
+                return
+            if "__too_large__" in reply and not started:
+                await self.error(413, "Request body too large.")
+                return
+            if reply is LAYER_DOWN:
+                if not started:
+                    await self.error(503, "Service unavailable.")
+                return
+            self.warn_unknown_keys(reply, HTTP_REPLY_KEYS)
+            if not started:
+                if "status" not in reply:
+                    logger.error("The first reply on %s has no status", self.reply_channel)
+                    await self.error(500, "Internal server error.")
+                    return
+                await self.send(
+                    {
+                        "type": "http.response.start",
+                        "status": int(reply["status"]),
+                        "headers": [
+                            [_to_bytes(name), _to_bytes(value)]
+                            for name, value in reply.get("headers", [])
+                        ],
+                    }
+                )
+                started = True
+            more = bool(reply.get("more_content", False))
+            await self.send(
+                {"type": "http.response.body", "body": reply.get("content", b""), "more_body": more}
+            )
+            if not more:
+                return
+
+    async def error(self, status: int, text: str) -> None:
+        body = f"<html><body><h1>{status}</h1><p>{text}</p></body></html>".encode()
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [[b"content-type", b"text/html; charset=utf-8"]],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": body})
+
+
+def _to_bytes(value: str | bytes) -> bytes:
+    return value.encode("latin-1") if isinstance(value, str) else bytes(value)
+
+
+class WebSocketConnection(_Connection):
+    """One WebSocket: ``websocket.connect``/``receive``/``disconnect`` out, frames back."""
+
+    #: Seconds to wait for the client to see a server-side close before giving up on it.
+    close_timeout = 10.0
+
+    async def run(self) -> None:
+        self.order = 0
+        self.path = self.scope["path"]
+        self.open = False
+        self.disconnect_sent = False
+        self.muted = False
+        try:
+            await self._run()
+        finally:
+            self.dispatcher.forget(self.reply_channel)
+
+    async def _run(self) -> None:
+        event = await self.receive()
+        if event["type"] != "websocket.connect":
+            return
+        message = {**_common_keys(self.scope, self.reply_channel), "order": 0}
+        message["scheme"] = self.scope.get("scheme", "ws")
+        try:
+            await self.layer.asend("websocket.connect", message)
+        except ChannelFull:
+            # daphne cannot answer a handshake with 503: accept, then "try again later".
+            await self.send({"type": "websocket.accept"})
+            await self.send({"type": "websocket.close", "code": 1013})
+            return
+        except ConnectionError:
+            await self.send({"type": "websocket.close", "code": 1011})
+            return
+        client = asyncio.ensure_future(self._client_events())
+        try:
+            while not client.done():
+                waiting = asyncio.ensure_future(self.replies.get())
+                await asyncio.wait({waiting, client}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiting.done():
+                    waiting.cancel()
+                elif not await self._reply(waiting.result()):
+                    break
+            # However the socket ended, consumers hear of it once, so they can
+            # leave their groups: wait for the client's side of the close.
+            await asyncio.wait({client}, timeout=self.close_timeout)
+        finally:
+            client.cancel()
+            if not self.disconnect_sent:
+                await self._send_disconnect(1006)
+
+    async def _close_muted(self, code: int) -> None:
+        self.muted = True
+        await self.send({"type": "websocket.close", "code": code})
+
+    async def _send_disconnect(self, code: int) -> None:
+        self.disconnect_sent = True
+        try:
+            await self.layer.asend(
+                "websocket.disconnect",
+                {
+                    "reply_channel": self.reply_channel,
+                    "path": self.path,
+                    "code": code,
+                    "order": self.order + 1,
+                },
+            )
+        except Exception:
+            logger.debug("Could not send websocket.disconnect for %s", self.reply_channel)
+
+    async def _reply(self, reply: dict[str, Any]) -> bool:
+        """Relay one reply to the client; return False once the socket is finished."""
+        if reply is LAYER_DOWN:
+            await self.send({"type": "websocket.close", "code": 1011})
+            return False
+        self.warn_unknown_keys(reply, WEBSOCKET_REPLY_KEYS)
+        text, data = reply.get("text"), reply.get("bytes")
+        if text is not None and data is not None:
+            logger.warning("Ignored a reply with both text and bytes on %s", self.reply_channel)
+            return True
+        close = reply.get("close")
+        if not self.open:
+            if reply.get("accept") is False or (close and text is None and data is None):
+                await self.send({"type": "websocket.close", "code": 403})
+                return False
+            if reply.get("accept") or text is not None or data is not None:
+                await self.send({"type": "websocket.accept"})
+                self.open = True
+        if text is not None:
+            await self.send({"type": "websocket.send", "text": text})
+        elif data is not None:
+            await self.send({"type": "websocket.send", "bytes": data})
+        if close:
+            code = 1000 if close is True else int(close)
+            await self.send({"type": "websocket.close", "code": code})
+            return False
+        return True
+
+    async def _client_events(self) -> None:
+        while True:
+            event = await self.receive()
+            kind = event["type"]
+            if kind == "websocket.receive":
+                if self.muted:  # closed by us; only the disconnect is still of interest
+                    continue
+                self.order += 1
+                message = {
+                    "reply_channel": self.reply_channel,
+                    "path": self.path,
+                    "order": self.order,
+                }
+                if event.get("text") is not None:
+                    message["text"] = event["text"]
+                else:
+                    message["bytes"] = event.get("bytes") or b""
+                try:
+                    await self.layer.asend("websocket.receive", message)
+                except ChannelFull:
+                    await self._close_muted(1013)
+                except MessageTooLarge:
+                    await self._close_muted(1009)
+                except ConnectionError:
+                    await self._close_muted(1011)
+            elif kind == "websocket.disconnect":
+                await self._send_disconnect(event.get("code", 1000))
+                return

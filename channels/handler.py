@@ -1,0 +1,211 @@
+"""Django's view layer over channels: ``http.request`` messages in, response chunks out.
+
+* :class:`AsgiRequest` turns an ``http.request`` message into an ``HttpRequest``
+  (it is Django's own ``ASGIRequest``, fed from the message), reading a large
+  body from its ``body_channel``.
+* :class:`AsgiHandler` runs the middleware and views and yields the response as
+  ``{"status", "headers", "content", "more_content"}`` reply messages;
+  ``AsgiHandler.encode_response(response)`` does the last step alone.
+* :data:`view_consumer` is what unrouted ``http.request`` messages go to.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+from django import http
+from django.conf import settings
+from django.contrib.staticfiles.views import serve
+from django.core import signals
+from django.core.handlers import base
+from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.core.handlers.exception import response_for_exception
+from django.urls import set_script_prefix
+
+from .exceptions import ChannelFull, RequestAborted, RequestTimeout
+
+logger = logging.getLogger("channels.handler")
+
+Reply = dict[str, Any]
+
+
+class AsgiRequest(ASGIRequest):
+    """An ``HttpRequest`` built from an ASGI 1 ``http.request`` message."""
+
+    #: Seconds to wait for each chunk of a body sent on a body channel (then 408).
+    body_receive_timeout = 60
+
+    def __init__(self, message: Any) -> None:
+        content = message.content
+        self.message = message
+        self.reply_channel = content.get("reply_channel")
+        scope = {key: value for key, value in content.items() if key != "body"}
+        scope.setdefault("method", "GET")
+        scope.setdefault("path", "/")
+        super().__init__(scope, self._read_body(message))
+
+    def _read_body(self, message: Any) -> Any:
+        body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - the request owns it
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
+        )
+        body_file.write(message.content.get("body") or b"")
+        body_channel = message.content.get("body_channel")
+        while body_channel:
+            deadline = time.monotonic() + self.body_receive_timeout
+            channel, chunk = None, None
+            while channel is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    body_file.close()
+                    raise RequestTimeout("The request body did not arrive in time")
+                channel, chunk = message.channel_layer.receive(
+                    [body_channel], block=True, timeout=remaining
+                )
+            if chunk.get("closed"):
+                body_file.close()
+                raise RequestAborted("The client went away while sending the body")
+            body_file.write(chunk.get("content") or b"")
+            if not chunk.get("more_content", False):
+                break
+        body_file.seek(0)
+        return body_file
+
+
+class AsgiHandler(base.BaseHandler):
+    """Run Django's middleware and views for ``http.request`` messages."""
+
+    request_class = AsgiRequest
+    #: Largest ``content`` of one reply message; bigger bodies are split.
+    chunk_size = 512 * 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_middleware()
+
+    def __call__(self, message: Any) -> Iterator[Reply]:
+        """Yield the reply messages answering *message*."""
+        set_script_prefix(get_script_prefix(message.content))
+        signals.request_started.send(sender=type(self), message=message)
+        request = None
+        try:
+            request = self.request_class(message)
+        except UnicodeDecodeError:
+            logger.warning("Bad request: undecodable data in %s", message.content.get("path"))
+            response: http.HttpResponseBase = http.HttpResponseBadRequest()
+        except RequestTimeout:
+            response = http.HttpResponse("Request Timeout (upload too slow)", status=408)
+        except RequestAborted:
+            signals.request_finished.send(sender=type(self))
+            return
+        else:
+            response = self.get_response(request)
+        try:
+            # Closing the response fires request_finished, as Django's handlers do.
+            yield from self.encode_response(response)
+        finally:
+            if request is not None:
+                request.close()
+
+    @classmethod
+    def encode_response(cls, response: http.HttpResponseBase) -> Iterator[Reply]:
+        """Yield *response* as reply messages: a status first, then its body in chunks."""
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers.items()
+        ]
+        headers += [
+            (b"Set-Cookie", cookie.output(header="").strip().encode("latin-1"))
+            for cookie in response.cookies.values()
+        ]
+        start: Reply = {"status": response.status_code, "headers": headers}
+        try:
+            if response.streaming:
+                if isinstance(response, http.FileResponse):
+                    response.block_size = cls.chunk_size
+                yield {**start, "content": b"", "more_content": True}
+                for part in response.streaming_content:  # type: ignore[attr-defined]
+                    for chunk in cls.chunks(part):
+                        yield {"content": chunk, "more_content": True}
+                yield {"content": b"", "more_content": False}
+            else:
+                body = response.content  # type: ignore[attr-defined]
+                chunks = list(cls.chunks(body)) or [b""]
+                yield {**start, "content": chunks[0], "more_content": len(chunks) > 1}
+                for index, chunk in enumerate(chunks[1:], start=2):
+                    yield {"content": chunk, "more_content": index < len(chunks)}
+        finally:
+            response.close()
+
+    @classmethod
+    def chunks(cls, data: bytes | str) -> Iterator[bytes]:
+        if isinstance(data, str):
+            data = data.encode(settings.DEFAULT_CHARSET)
+        for start in range(0, len(data), cls.chunk_size):
+            yield data[start : start + cls.chunk_size]
+
+
+class StaticFilesAsgiHandler(AsgiHandler):
+    """An :class:`AsgiHandler` that serves ``STATIC_URL`` as ``runserver`` does."""
+
+    def get_response(self, request: http.HttpRequest) -> http.HttpResponseBase:
+        static_url = urlparse(settings.STATIC_URL or "")
+        if static_url.path and not static_url.netloc and request.path.startswith(static_url.path):
+            try:
+                return serve(request, request.path[len(static_url.path) :], insecure=True)
+            except http.Http404 as exc:
+                return response_for_exception(request, exc)
+        return super().get_response(request)
+
+
+class ViewConsumer:
+    """Answer ``http.request`` messages with Django's views (the default route).
+
+    Replies go out at once, not at the end of the consumer, so streaming
+    responses stream. A reply channel that stays full (its client is slow or
+    gone) is given up on after ``full_retry_deadline`` seconds.
+    """
+
+    handler_class = AsgiHandler
+    static_handler_class = StaticFilesAsgiHandler
+    full_retry_deadline = 60.0
+
+    def __init__(self, serve_static: bool | None = None) -> None:
+        self.serve_static = serve_static
+        self._handler: AsgiHandler | None = None
+
+    @property
+    def handler(self) -> AsgiHandler:
+        if self._handler is None:
+            from django.apps import apps
+
+            serve_static = self.serve_static
+            if serve_static is None:
+                serve_static = settings.DEBUG and apps.is_installed("django.contrib.staticfiles")
+            handler_class = self.static_handler_class if serve_static else self.handler_class
+            self._handler = handler_class()
+        return self._handler
+
+    def __call__(self, message: Any) -> None:
+        for reply in self.handler(message):
+            self._send(message, reply)
+
+    def _send(self, message: Any, reply: Reply) -> None:
+        deadline = time.monotonic() + self.full_retry_deadline
+        pause = 0.01
+        while True:
+            try:
+                message.reply_channel.send(reply, immediately=True)
+                return
+            except ChannelFull:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
+
+view_consumer = ViewConsumer()

@@ -1,0 +1,34 @@
+# ruff: noqa
+# The "Groups" chat of getting-started-1.x, as written there.
+from channels import Group
+
+
+# Connected to websocket.connect
+def ws_add(message):
+    # Accept the connection
+    message.reply_channel.send({"accept": True})
+    # Add to the chat group
+    Group("chat").add(message.reply_channel)
+
+
+# Connected to websocket.receive
+def ws_message(message):
+    Group("chat").send(
+        {
+            "text": "[user] %s" % message.content["text"],
+        }
+    )
+
+
+# Connected to websocket.disconnect
+def ws_disconnect(message):
+    Group("chat").discard(message.reply_channel)
+
+
+from channels.routing import route
+
+channel_routing = [
+    route("websocket.connect", ws_add),
+    route("websocket.receive", ws_message),
+    route("websocket.disconnect", ws_disconnect),
+]

@@ -1,0 +1,47 @@
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+
+def hello(request):
+    return HttpResponse(f"Hello world! You asked for {request.path}")
+
+
+@csrf_exempt
+def echo_form(request):
+    return JsonResponse(
+        {
+            "method": request.method,
+            "post": dict(request.POST),
+            "get": dict(request.GET),
+            "cookies": request.COOKIES,
+            "secure": request.is_secure(),
+            "script_name": request.META.get("SCRIPT_NAME"),
+        }
+    )
+
+
+@csrf_exempt
+def upload(request):
+    data = b"".join(f.read() for f in request.FILES.values()) if request.FILES else request.body
+    return JsonResponse({"size": len(data), "sum": sum(data) % 65536})
+
+
+def set_cookie(request):
+    response = HttpResponse("cookie set")
+    response.set_cookie("flavour", "oatmeal")
+    return response
+
+
+def stream(request):
+    return StreamingHttpResponse(b"chunk %d\n" % n for n in range(5))
+
+
+def boom(request):
+    raise RuntimeError("this view fails")
+
+
+def slow(request):
+    import time
+
+    time.sleep(float(request.GET.get("seconds", "2")))
+    return HttpResponse("slow done")
