@@ -21,6 +21,7 @@ from ..exceptions import MessageTooLarge
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
 _SCALARS = (str, bytes, int, float, bool, type(None))
+_CONTAINERS = {dict, list, tuple}
 
 
 def _find_unserializable(message: dict[str, Any]) -> tuple[str, str] | None:
@@ -41,6 +42,18 @@ def _find_unserializable(message: dict[str, Any]) -> tuple[str, str] | None:
         elif not isinstance(value, _SCALARS):
             return path, f"a {type(value).__name__} cannot be sent"
     return None
+
+
+def _keys_are_str(value: Any) -> bool:
+    """Return True if every dict in *value* has str keys (the one thing msgpack allows)."""
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            if type(item) in _CONTAINERS and not _keys_are_str(item):
+                return False
+        return True
+    return all(type(item) not in _CONTAINERS or _keys_are_str(item) for item in value)
 
 
 def _check_keys(message: dict[str, Any]) -> None:
@@ -99,15 +112,23 @@ class MessageCodec:
         self.max_message_size = max_message_size
         self.encryptor = encryptor
 
-    def encode(self, message: dict[str, Any]) -> bytes:
-        """Return *message* as bytes; raise ``TypeError`` or ``MessageTooLarge``."""
+    def _pack(self, message: dict[str, Any]) -> bytes:
         if not isinstance(message, dict):
             raise TypeError(f"A message must be a dict, not {type(message).__name__}")
-        _check_keys(message)
         try:
             data = msgpack.packb(message, use_bin_type=True)
-        except (TypeError, ValueError, OverflowError) as exc:  # pragma: no cover - _check_keys
-            raise TypeError(f"Message cannot be sent: {exc}") from exc
+        except (TypeError, ValueError, OverflowError):
+            data = None
+        # msgpack rejects unknown types itself but accepts any key type: check
+        # keys on the fast path, and look for the culprit only when it failed.
+        if data is None or not _keys_are_str(message):
+            _check_keys(message)
+            raise TypeError("Message cannot be sent")  # pragma: no cover - _check_keys raised
+        return data
+
+    def encode(self, message: dict[str, Any]) -> bytes:
+        """Return *message* as bytes; raise ``TypeError`` or ``MessageTooLarge``."""
+        data = self._pack(message)
         if len(data) > self.max_message_size:
             raise MessageTooLarge(
                 f"The message is {len(data)} bytes encoded, over the layer's limit of "
@@ -124,10 +145,7 @@ class MessageCodec:
         Sends buffered until a consumer returns are checked, and frozen, at the
         time of the ``send()`` call.
         """
-        if not isinstance(message, dict):
-            raise TypeError(f"A message must be a dict, not {type(message).__name__}")
-        _check_keys(message)
-        data = msgpack.packb(message, use_bin_type=True)
+        data = self._pack(message)
         if len(data) > self.max_message_size:
             raise MessageTooLarge(
                 f"The message is {len(data)} bytes encoded, over the layer's limit of "

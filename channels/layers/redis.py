@@ -74,14 +74,17 @@ class _Shard:
                 f"(host, port) pair, not {host!r}"
             )
         self._kwargs = connection_kwargs
+        # Sync callers are threads, few and bounded: a plain pool is enough and cheaper.
         self.sync = redis.Redis(
-            connection_pool=self._pool(redis.BlockingConnectionPool, Retry(NoBackoff(), 0))
+            connection_pool=self._pool(redis.ConnectionPool, Retry(NoBackoff(), 0))
         )
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]
         self._async = weakref.WeakKeyDictionary()
 
     def _pool(self, pool_class: Any, retry: Any) -> Any:
         kwargs = {"retry": retry, **self._kwargs}
+        if pool_class is redis.ConnectionPool:
+            kwargs.pop("timeout", None)  # only blocking pools wait for a connection
         if self._url is not None:
             return pool_class.from_url(self._url, **kwargs)
         return pool_class(**self._address, **kwargs)
@@ -166,6 +169,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self._thread = threading.local()
         self._private_loops: list[asyncio.AbstractEventLoop] = []
         self._channel_key = lru_cache(maxsize=8192)(self._lookup_channel_key)
+        self._plan = lru_cache(maxsize=256)(self._lookup_plan)
 
     def __repr__(self) -> str:
         hosts = ", ".join(shard.label for shard in self._shards)
@@ -240,14 +244,22 @@ class RedisChannelLayer(BaseChannelLayer):
     def _receive_plan(self, channels: Iterable[str]) -> tuple[list[str], dict[int, list[str]]]:
         if isinstance(channels, str):
             raise TypeError("receive() takes a list of channel names, not a single str")
+        keys, by_shard = self._plan(tuple(channels))
+        if len(keys) == 1:
+            return keys, by_shard
+        # A busy channel must not starve a quiet one: BLPOP serves keys in order.
+        keys = random.sample(keys, len(keys))
+        return keys, {shard: random.sample(names, len(names)) for shard, names in by_shard.items()}
+
+    def _lookup_plan(self, channels: tuple[str, ...]) -> tuple[list[str], dict[int, list[str]]]:
+        """Return the list keys of *channels*, and the same keys grouped by shard."""
         keys = list(
             {self._channel_key(require_valid_channel_name(c, receive=True))[0]: c for c in channels}
         )
-        random.shuffle(keys)  # a busy channel must not starve a quiet one
         by_shard: dict[int, list[str]] = defaultdict(list)
         for key in keys:
             by_shard[self._ring.shard_for(key[len(self.prefix) :])].append(key)
-        return keys, by_shard
+        return keys, dict(by_shard)
 
     def _push_args(
         self, targets: dict[str, tuple[bytes, list[str]]], data: bytes

@@ -22,31 +22,36 @@ local ttl = tonumber(ARGV[2])
 local body = ARGV[3]
 local stats = KEYS[#KEYS]
 local status = {}
+local sent, full = 0, 0
 for i = 1, #KEYS - 1 do
   local key = KEYS[i]
   local base = 3 * i + 1
   local dead = 0
-  local head = redis.call('LINDEX', key, 0)
+  local length = redis.call('LLEN', key)
+  local head = length > 0 and redis.call('LINDEX', key, 0)
   while head do
     local deadline = tonumber(string.match(head, '^(%d+)|'))
     if deadline and deadline > now then break end
     dead = 1
     redis.call('LPOP', key)
+    length = length - 1
     head = redis.call('LINDEX', key, 0)
   end
   local field = ARGV[base + 2]
-  if redis.call('LLEN', key) >= tonumber(ARGV[base]) then
+  if length >= tonumber(ARGV[base]) then
     redis.call('HINCRBY', stats, 'full:' .. field, 1)
-    redis.call('HINCRBY', stats, 'full:', 1)
+    full = full + 1
     status[i] = dead + 2
   else
     redis.call('RPUSH', key, ARGV[base + 1] .. body)
     redis.call('EXPIRE', key, ttl)
     redis.call('HINCRBY', stats, 'count:' .. field, 1)
-    redis.call('HINCRBY', stats, 'count:', 1)
+    sent = sent + 1
     status[i] = dead
   end
 end
+if sent > 0 then redis.call('HINCRBY', stats, 'count:', sent) end
+if full > 0 then redis.call('HINCRBY', stats, 'full:', full) end
 redis.call('EXPIRE', stats, ttl)
 return status
 """
