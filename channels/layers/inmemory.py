@@ -15,6 +15,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from .base import BaseChannelLayer, Message, ReceiveResult
@@ -71,14 +72,12 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     # Internals, all called with the lock held ----------------------------
 
-    def _expire(self, key: str, queue: deque[_Entry], now: float) -> None:
+    def _expire(self, queue: deque[_Entry], now: float) -> None:
         while queue and queue[0][0] <= now:
             _, channel, _ = queue.popleft()
             # A message that expired unread means nobody is listening there.
             for members in self._groups.values():
                 members.pop(channel, None)
-        if not queue:
-            del self._queues[key]
 
     def _sweep(self, now: float) -> None:
         mono = time.monotonic()
@@ -86,7 +85,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
             return
         self._last_sweep = mono
         for key, queue in list(self._queues.items()):
-            self._expire(key, queue, now)
+            self._expire(queue, now)
+            if not queue:  # empty queues are dropped here, not on every receive
+                del self._queues[key]
         cutoff = now - self.group_expiry
         for group, members in list(self._groups.items()):
             for channel, added in list(members.items()):
@@ -102,14 +103,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def _push(self, channel: str, data: bytes, now: float) -> bool:
         key = non_local_part(channel)
         queue = self._queues.get(key)
-        if queue is not None:
-            self._expire(key, queue, now)
-            queue = self._queues.get(key)
-        if queue is not None and len(queue) >= self.get_capacity(channel):
-            self._count(channel, 1)
-            return False
         if queue is None:
             queue = self._queues[key] = deque()
+        elif queue:
+            self._expire(queue, now)
+            if len(queue) >= self.get_capacity(channel):
+                self._count(channel, 1)
+                return False
         queue.append((now + self.expiry, channel, data))
         self._count(channel, 0)
         for waiter in self._waiters.get(key, ()):
@@ -121,25 +121,27 @@ class InMemoryChannelLayer(BaseChannelLayer):
         best: deque[_Entry] | None = None
         for key in keys:
             queue = self._queues.get(key)
-            if queue is None:
+            if not queue:
                 continue
-            self._expire(key, queue, now)
+            self._expire(queue, now)
             if queue and (best is None or queue[0][0] < best[0][0]):
                 best = queue
         if best is None:
             return None
         _, channel, data = best.popleft()
-        if not best:
-            del self._queues[non_local_part(channel)]
         return channel, data
 
-    @staticmethod
-    def _receive_keys(channels: Iterable[str]) -> list[str]:
+    def _receive_keys(self, channels: Iterable[str]) -> list[str]:
         if isinstance(channels, str):
             raise TypeError("receive() takes a list of channel names, not a single str")
-        keys = [non_local_part(require_valid_channel_name(c, receive=True)) for c in channels]
-        random.shuffle(keys)  # equal deadlines: no channel is always first
-        return keys
+        keys = self._keys_of(tuple(channels))
+        # Equal deadlines: no channel is always first.
+        return keys if len(keys) < 2 else random.sample(keys, len(keys))
+
+    @staticmethod
+    @lru_cache(maxsize=256)
+    def _keys_of(channels: tuple[str, ...]) -> list[str]:
+        return [non_local_part(require_valid_channel_name(c, receive=True)) for c in channels]
 
     def _register(self, keys: list[str], waiter: _SyncWaiter | _AsyncWaiter) -> None:
         for key in keys:
@@ -240,10 +242,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def _members(self, group: str, now: float) -> list[str]:
         self._sweep(now)
         for channel in list(self._groups.get(group, ())):
-            key = non_local_part(channel)
-            queue = self._queues.get(key)
-            if queue is not None:
-                self._expire(key, queue, now)
+            queue = self._queues.get(non_local_part(channel))
+            if queue:
+                self._expire(queue, now)
         members = self._groups.get(group, {})
         cutoff = now - self.group_expiry
         return [channel for channel, added in members.items() if added > cutoff]
@@ -293,11 +294,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
         require_valid_channel_name(channel)
         with self._lock:
             now = time.time()
-            key = non_local_part(channel)
-            queue = self._queues.get(key)
-            if queue is not None:
-                self._expire(key, queue, now)
-                queue = self._queues.get(key)
+            queue = self._queues.get(non_local_part(channel))
+            if queue:
+                self._expire(queue, now)
             counts = self._counts.get(stats_name(channel), [0, 0])
             pending = len(queue) if queue else 0
             max_age = now - (queue[0][0] - self.expiry) if queue else 0.0

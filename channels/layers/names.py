@@ -74,6 +74,7 @@ def non_local_part(name: str) -> str:
     return name if bang == -1 else name[: bang + 1]
 
 
+@lru_cache(maxsize=4096)
 def stats_name(name: str) -> str:
     """Return the name statistics are counted under (random suffixes dropped)."""
     for mark in "!?":
