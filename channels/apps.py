@@ -9,11 +9,12 @@ class ChannelsConfig(AppConfig):
     def ready(self) -> None:
         from django.db import close_old_connections
 
-        from .checks import check_app_order, check_channel_layers
+        from .checks import check_app_order, check_channel_layers, check_session_engine
         from .signals import consumer_finished, consumer_started
 
         checks.register(check_channel_layers, "channels")
         checks.register(check_app_order, "channels")
+        checks.register(check_session_engine, "channels")
         # Consumers get fresh database connections, as views do per request.
         consumer_started.connect(close_old_connections, dispatch_uid="channels.db")
         consumer_finished.connect(close_old_connections, dispatch_uid="channels.db.finished")

@@ -3,6 +3,7 @@
 * ``channels.E001``: a ``CHANNEL_LAYERS`` entry cannot be built (backend, CONFIG).
 * ``channels.E002``: a layer's ``ROUTING`` cannot be imported, or a route in it is wrong.
 * ``channels.W001``: ``channels`` is listed after ``django.contrib.staticfiles``.
+* ``channels.E003`` / ``channels.W002``: channel sessions would use signed cookies.
 """
 
 from __future__ import annotations
@@ -60,6 +61,42 @@ def check_app_order(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
                 "WebSockets.",
                 hint="Move 'channels' above 'django.contrib.staticfiles'.",
                 id="channels.W001",
+            )
+        ]
+    return []
+
+
+SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
+
+
+def check_session_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Channel sessions need a server-side store; signed cookies cannot be written by sockets."""
+    from django.conf import settings
+
+    hint = (
+        "Set CHANNEL_SESSION_ENGINE to a server-side engine, such as "
+        "'django.contrib.sessions.backends.db' or 'django.contrib.sessions.backends.cache'."
+    )
+    if getattr(settings, "CHANNEL_SESSION_ENGINE", None) == SIGNED_COOKIES:
+        return [
+            checks.Error(
+                "CHANNEL_SESSION_ENGINE cannot be the signed_cookies engine: only HTTP "
+                "responses can set cookies, so channel sessions could never be saved.",
+                hint=hint,
+                id="channels.E003",
+            )
+        ]
+    if (
+        getattr(settings, "CHANNEL_SESSION_ENGINE", None) is None
+        and settings.SESSION_ENGINE == SIGNED_COOKIES
+    ):
+        return [
+            checks.Warning(
+                "SESSION_ENGINE is signed_cookies and CHANNEL_SESSION_ENGINE is not set: "
+                "consumers using channel_session (and enforce_ordering, and the "
+                "channel_session_user decorators) will fail.",
+                hint=hint,
+                id="channels.W002",
             )
         ]
     return []

@@ -23,6 +23,10 @@ class Message:
         self.channel = Channel(channel_name, channel_layer=channel_layer)
         reply = content.get("reply_channel")
         self.reply_channel = Channel(reply, channel_layer=channel_layer) if reply else None
+        # Filled in by the session and auth decorators.
+        self.channel_session: Any = None
+        self.http_session: Any = None
+        self.user: Any = None
 
     def __repr__(self) -> str:
         return f"<Message channel={self.channel.name!r}>"

@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import fnmatch
-import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 
 from .exceptions import ConsumeLater, DenyConnection
 from .message import Message
@@ -54,7 +53,7 @@ def filter_channels(
 
 
 def _is_async(consumer: Any) -> bool:
-    return inspect.iscoroutinefunction(consumer) or inspect.iscoroutinefunction(
+    return iscoroutinefunction(consumer) or iscoroutinefunction(
         getattr(consumer, "__call__", None)  # noqa: B004 - async __call__ on instances
     )
 

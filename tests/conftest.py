@@ -8,6 +8,7 @@ import pytest
 
 from tests.interface import deployments  # noqa: F401 - a fixture for every test module
 from tests.redis_server import RedisServer
+from tests.workers import layer, run_worker  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="session")

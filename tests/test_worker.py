@@ -4,55 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from channels import Channel, Group
-from channels.asgi import ChannelLayerWrapper, channel_layers
+from channels.asgi import ChannelLayerWrapper
 from channels.exceptions import ConsumeLater, DenyConnection
-from channels.layers.inmemory import InMemoryChannelLayer
 from channels.routing import Router, route
 from channels.signals import consumer_finished, consumer_started
 from channels.worker import Worker, filter_channels
-
-RunWorker = Callable[..., Worker]
-
-
-@pytest.fixture
-def layer() -> Iterator[ChannelLayerWrapper]:
-    """A fresh in-memory layer, installed as the default one that Channel() uses."""
-    layer = ChannelLayerWrapper(InMemoryChannelLayer(), "default", None)
-    old = channel_layers.set("default", layer)
-    yield layer
-    channel_layers.set("default", old)
-
-
-@pytest.fixture
-def run_worker(layer: ChannelLayerWrapper) -> Iterator[RunWorker]:
-    """Start a worker on *routing* in a background thread; stop it after the test."""
-    running: list[tuple[Worker, threading.Thread]] = []
-
-    def start(routing: list[Any], **options: Any) -> Worker:
-        worker = Worker(layer, Router(routing), **options)
-        worker.receive_timeout = 0.1
-        thread = threading.Thread(target=worker.run)
-        thread.start()
-        running.append((worker, thread))
-        return worker
-
-    yield start
-    for worker, thread in running:
-        worker.stop()
-        thread.join(10)
-        assert not thread.is_alive()
-
-
-def expect(layer: ChannelLayerWrapper, channel: str) -> dict[str, Any]:
-    name, message = layer.receive([channel], block=True, timeout=10)
-    assert name == channel, f"nothing arrived on {channel}"
-    return message
+from tests.workers import RunWorker, expect
 
 
 def send(layer: ChannelLayerWrapper, channel: str, **content: Any) -> None:
