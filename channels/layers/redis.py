@@ -34,7 +34,14 @@ from ..exceptions import ChannelLayerConnectionError
 from .base import BaseChannelLayer, Message, ReceiveResult
 from .hashring import HashRing
 from .names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
-from .redis_scripts import MEMBERS_SCRIPT, POP_SCRIPT, PUSH_SCRIPT, STALE_SCRIPT, Script
+from .redis_scripts import (
+    GROUP_SEND_SCRIPT,
+    MEMBERS_SCRIPT,
+    POP_SCRIPT,
+    PUSH_SCRIPT,
+    STALE_SCRIPT,
+    Script,
+)
 
 logger = logging.getLogger("channels.layers.redis")
 
@@ -529,9 +536,30 @@ class RedisChannelLayer(BaseChannelLayer):
             name for code, names in zip(status, owners, strict=True) if code & 1 for name in names
         ]
 
+    def _one_call_group_send(self, key: str, data: bytes) -> tuple[list[str], list[Any]] | None:
+        """Return GROUP_SEND arguments when one script call can do the whole send."""
+        if len(self._shards) > 1 or self._capacity_rules:
+            return None
+        now = time.time()
+        args = [
+            int(now * 1000),
+            now - self.group_expiry,
+            self._list_ttl,
+            data,
+            self.capacity,
+            int((now + self.expiry) * 1000),
+            self.prefix,
+        ]
+        return [key, self._stats_key], args
+
     def send_group(self, group: str, message: Message) -> None:
         key, shard, args = self._members_args(group)
         data = self.codec.encode(message)
+        one_call = self._one_call_group_send(key, data)
+        if one_call is not None:
+            with _translate_errors:
+                self._eval(shard.sync, GROUP_SEND_SCRIPT, *one_call)
+            return
         with _translate_errors:
             members = [m.decode() for m in self._eval(shard.sync, MEMBERS_SCRIPT, [key], args)]
             dead: list[str] = []
@@ -545,6 +573,11 @@ class RedisChannelLayer(BaseChannelLayer):
     async def asend_group(self, group: str, message: Message) -> None:
         key, shard, args = self._members_args(group)
         data = self.codec.encode(message)
+        one_call = self._one_call_group_send(key, data)
+        if one_call is not None:
+            with _translate_errors:
+                await self._aeval(shard.aclient(), GROUP_SEND_SCRIPT, *one_call)
+            return
         with _translate_errors:
             members = await self._aeval(shard.aclient(), MEMBERS_SCRIPT, [key], args)
             plan = self._group_targets([m.decode() for m in members]).items()

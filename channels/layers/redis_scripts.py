@@ -56,6 +56,65 @@ redis.call('EXPIRE', stats, ttl)
 return status
 """
 
+# Send to a whole group living on the same server as its members, in one call:
+# read the live members of KEYS[1], push one entry per list (one per process
+# prefix, naming its local parts), drop members whose list held a message that
+# expired unread. KEYS[2] is the statistics hash. ARGV: now (ms), membership
+# cutoff (s), list TTL (s), encoded message, capacity, entry deadline (ms), key
+# prefix. Only used with one server and one capacity for every channel, and it
+# touches list keys it computes, so it needs a plain (non-cluster) Redis.
+GROUP_SEND = """
+local now, ttl, body = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
+local capacity, deadline, prefix = tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local stats = KEYS[2]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local lists, order = {}, {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local bang = string.find(member, '!', 1, true)
+  local stored = bang and string.sub(member, 1, bang) or member
+  local entry = lists[stored]
+  if not entry then
+    local mark = bang or string.find(member, '?', 1, true)
+    entry = {locals = {}, names = {}, field = mark and string.sub(member, 1, mark) or member}
+    lists[stored] = entry
+    order[#order + 1] = stored
+  end
+  if bang then entry.locals[#entry.locals + 1] = string.sub(member, bang + 1) end
+  entry.names[#entry.names + 1] = member
+end
+local sent, full = 0, 0
+for _, stored in ipairs(order) do
+  local entry, key = lists[stored], prefix .. stored
+  local length = redis.call('LLEN', key)
+  local head = length > 0 and redis.call('LINDEX', key, 0)
+  local dead = false
+  while head do
+    local due = tonumber(string.match(head, '^(%d+)|'))
+    if due and due > now then break end
+    dead = true
+    redis.call('LPOP', key)
+    length = length - 1
+    head = redis.call('LINDEX', key, 0)
+  end
+  if dead then
+    for _, name in ipairs(entry.names) do redis.call('ZREM', KEYS[1], name) end
+  end
+  if length >= capacity then
+    redis.call('HINCRBY', stats, 'full:' .. entry.field, 1)
+    full = full + 1
+  else
+    redis.call('RPUSH', key, deadline .. '|' .. table.concat(entry.locals, ',') .. '|' .. body)
+    redis.call('EXPIRE', key, ttl)
+    redis.call('HINCRBY', stats, 'count:' .. entry.field, 1)
+    sent = sent + 1
+  end
+end
+if sent > 0 then redis.call('HINCRBY', stats, 'count:', sent) end
+if full > 0 then redis.call('HINCRBY', stats, 'full:', full) end
+redis.call('EXPIRE', stats, ttl)
+return sent
+"""
+
 # Pop the first entry of the first non-empty list in KEYS: {key, entry} or nil.
 POP = """
 for i = 1, #KEYS do
@@ -95,6 +154,7 @@ class Script:
 
 
 PUSH_SCRIPT = Script(PUSH)
+GROUP_SEND_SCRIPT = Script(GROUP_SEND)
 POP_SCRIPT = Script(POP)
 MEMBERS_SCRIPT = Script(MEMBERS)
 STALE_SCRIPT = Script(STALE)

@@ -103,7 +103,7 @@ def test_send_group_is_one_script_call_per_shard(
         layer.group_add("big", member)
     before = evalsha_calls(redis_url)
     layer.send_group("big", {"text": "to everyone"})
-    assert evalsha_calls(redis_url) - before == 2  # read members, push to all
+    assert evalsha_calls(redis_url) - before == 1  # one call per shard, and there is one
     for member in members:
         assert layer.receive([member]) == (member, {"text": "to everyone"})
 
@@ -304,3 +304,25 @@ def test_unknown_config_is_reported_through_the_registry(settings: object) -> No
     }
     with pytest.raises(InvalidChannelLayerError, match=r"'default'.*even if there is only one"):
         channel_layers["default"]
+
+
+@pytest.mark.parametrize("channel_capacity", [None, {"other": 5}])
+def test_send_group_drops_members_whose_messages_expired_unread(
+    make_layer: Callable[..., RedisChannelLayer],
+    redis_url: str,
+    unique_prefix: str,
+    channel_capacity: dict | None,
+) -> None:
+    """Both group-send paths (one call, and members then pushes) forget dead members."""
+    layer = make_layer(expiry=0.3, channel_capacity=channel_capacity)
+    for member in ("alive", "dead", "gone.srv!a", "gone.srv!b"):
+        layer.group_add("room", member)
+    layer.send_group("room", {"n": 1})
+    assert layer.receive(["alive"]) == ("alive", {"n": 1})
+    time.sleep(0.4)  # the unread messages expire
+    layer.send_group("room", {"n": 2})
+    client = redis.Redis.from_url(redis_url)
+    members = sorted(m.decode() for m in client.zrange(unique_prefix + "group:room", 0, -1))
+    client.close()
+    assert members == ["alive"]
+    assert layer.receive(["alive"]) == ("alive", {"n": 2})
