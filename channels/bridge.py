@@ -303,12 +303,15 @@ class HttpConnection(_Connection):
                 return
             if "__disconnected__" in reply:
                 return
-            if "__too_large__" in reply and not started:
-                await self.error(413, "Request body too large.")
-                return
-            if reply is LAYER_DOWN:
+            if reply is LAYER_DOWN or "__too_large__" in reply:
                 if not started:
-                    await self.error(503, "Service unavailable.")
+                    too_large = "__too_large__" in reply
+                    await self.error(
+                        413 if too_large else 503,
+                        "Request body too large." if too_large else "Service unavailable.",
+                    )
+                else:  # end what was started rather than leave the client waiting
+                    await self.send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             self.warn_unknown_keys(reply, HTTP_REPLY_KEYS)
             if not started:
@@ -381,6 +384,8 @@ class WebSocketConnection(_Connection):
             await self.send({"type": "websocket.close", "code": 1013})
             return
         except ConnectionError:
+            # As with a full queue: accept so the client sees 1011, not a bare 403.
+            await self.send({"type": "websocket.accept"})
             await self.send({"type": "websocket.close", "code": 1011})
             return
         client = asyncio.ensure_future(self._client_events())

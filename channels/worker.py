@@ -53,6 +53,8 @@ def filter_channels(
 
 
 def _is_async(consumer: Any) -> bool:
+    if isinstance(consumer, type):  # a class is called to make an instance, not awaited
+        return False
     return iscoroutinefunction(consumer) or iscoroutinefunction(
         getattr(consumer, "__call__", None)  # noqa: B004 - async __call__ on instances
     )
@@ -235,7 +237,7 @@ class Worker:
         retries = content.get("__retries__", 0) + 1
         if retries > self.message_retries:
             logger.warning(
-                "Dropped a message on %s: ConsumeLater was raised %d times",
+                "Dropped a message on %s: still ConsumeLater after %d retries",
                 message.channel.name,
                 self.message_retries,
             )
