@@ -46,6 +46,9 @@ class BridgeSettings:
     body_chunk_size: int = 256 * 1024
     #: Largest request body accepted (then 413); None for no limit.
     max_body_size: int | None = 100 * 1024 * 1024
+    #: Seconds a WebSocket frame waits for room on a full ``websocket.receive``
+    #: (the socket is not read meanwhile) before the socket is closed with 1013.
+    receive_full_timeout: float = 10.0
 
     @classmethod
     def from_django(cls) -> BridgeSettings:
@@ -55,6 +58,9 @@ class BridgeSettings:
             http_timeout=getattr(settings, "CHANNELS_HTTP_TIMEOUT", cls.http_timeout),
             body_chunk_size=getattr(settings, "CHANNELS_BODY_CHUNK_SIZE", cls.body_chunk_size),
             max_body_size=getattr(settings, "CHANNELS_MAX_BODY_SIZE", cls.max_body_size),
+            receive_full_timeout=getattr(
+                settings, "CHANNELS_RECEIVE_FULL_TIMEOUT", cls.receive_full_timeout
+            ),
         )
 
 
@@ -405,6 +411,21 @@ class WebSocketConnection(_Connection):
             if not self.disconnect_sent:
                 await self._send_disconnect(1006)
 
+    async def _send_frame(self, message: dict[str, Any]) -> None:
+        """Send one frame's message, waiting (not reading more frames) while the channel is full."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.bridge.settings.receive_full_timeout
+        pause = 0.005
+        while True:
+            try:
+                await self.layer.asend("websocket.receive", message)
+                return
+            except ChannelFull:
+                if loop.time() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.25)
+
     async def _close_muted(self, code: int) -> None:
         self.muted = True
         await self.send({"type": "websocket.close", "code": code})
@@ -470,7 +491,7 @@ class WebSocketConnection(_Connection):
                 else:
                     message["bytes"] = event.get("bytes") or b""
                 try:
-                    await self.layer.asend("websocket.receive", message)
+                    await self._send_frame(message)
                 except ChannelFull:
                     await self._close_muted(1013)
                 except MessageTooLarge:

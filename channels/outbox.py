@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any
+
+from asgiref.sync import sync_to_async
 
 from .exceptions import ChannelFull
 
@@ -39,6 +42,7 @@ class Outbox:
     def __init__(self) -> None:
         # (layer, method name, target name, content)
         self.pending: list[tuple[Any, str, str, dict[str, Any]]] = []
+        self.callbacks: list[Callable[[], None]] = []
         self._token: Token[Outbox | None] | None = None
 
     def __enter__(self) -> Outbox:
@@ -54,9 +58,21 @@ class Outbox:
         """Queue ``layer.<method>(target, content)``; *content* is copied now."""
         self.pending.append((layer, method, target, layer.codec.snapshot(content)))
 
+    def call_after_flush(self, callback: Callable[[], None]) -> None:
+        """Run *callback* once the queued sends are out (or dropped): it always runs."""
+        self.callbacks.append(callback)
+
     def discard(self) -> None:
-        """Forget every queued send (the consumer raised)."""
+        """Forget every queued send (the consumer raised); callbacks still run at the flush."""
         self.pending.clear()
+
+    def _run_callbacks(self) -> None:
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("A callback after a consumer's sends failed")
 
     def flush(self) -> None:
         """Send everything queued, retrying full channels for a bounded time."""
@@ -77,6 +93,7 @@ class Outbox:
                 except Exception:
                     logger.exception("Could not send a message to %s", target)
                     break
+        self._run_callbacks()
 
     async def aflush(self) -> None:
         """Async twin of :meth:`flush`."""
@@ -97,3 +114,5 @@ class Outbox:
                 except Exception:
                     logger.exception("Could not send a message to %s", target)
                     break
+        if self.callbacks:
+            await sync_to_async(self._run_callbacks)()

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any
@@ -35,7 +36,9 @@ from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
 
 from .channel import Channel
+from .exceptions import ChannelFull, ConsumeLater
 from .message import Message
+from .outbox import current_outbox
 
 logger = logging.getLogger("channels.sessions")
 
@@ -252,9 +255,15 @@ CONNECTED_KEY = "__channels_connected"
 ORIGINAL_CHANNEL_KEY = "__channels_original_channel"
 
 
-def wait_channel(reply_channel: str) -> str:
-    """Return where a connection's early messages wait for their turn."""
-    return "channels.wait." + hashlib.sha256(reply_channel.encode()).hexdigest()[:40]
+def wait_channel(reply_channel: str, order: int | None = None) -> str:
+    """Return where a connection's early messages wait for their turn.
+
+    Under strict ordering each waits on a channel of its own order, so passing
+    the turn takes exactly the next message; under slight ordering all of a
+    connection's early messages wait together for its connect.
+    """
+    name = "channels.wait." + hashlib.sha256(reply_channel.encode()).hexdigest()[:40]
+    return name if order is None else f"{name}.{order}"
 
 
 def _ordering(message: Message, slight: bool) -> tuple[bool, bool]:
@@ -273,29 +282,59 @@ def _ordering(message: Message, slight: bool) -> tuple[bool, bool]:
     return order == session.get(NEXT_ORDER_KEY, 0), True
 
 
-def _park(message: Message) -> None:
-    """Put an early message on its connection's wait channel."""
+def _wait_channel_of(message: Message, slight: bool) -> str:
+    return wait_channel(message.reply_channel.name, None if slight else message.content["order"])
+
+
+def _park(message: Message, slight: bool) -> None:
+    """Put an early message on its wait channel."""
     content = dict(message.content)
     content[ORIGINAL_CHANNEL_KEY] = message.channel.name
-    Channel(wait_channel(message.reply_channel.name), channel_layer=message.channel_layer).send(
-        content, immediately=True
-    )
+    waiting = Channel(_wait_channel_of(message, slight), channel_layer=message.channel_layer)
+    try:
+        waiting.send(content, immediately=True)
+    except ChannelFull as exc:
+        # Never drop it (its turn would never come): back of its own channel instead.
+        raise ConsumeLater from exc
 
 
-def _release_waiting(message: Message, immediately: bool = False) -> None:
-    """Send every parked message of this connection back to its own channel.
+#: Seconds a released message keeps trying to get back on a full channel.
+RELEASE_DEADLINE = 30.0
 
-    They are buffered by default, so they go out after this consumer's own
-    sends, in order; after a failed consumer (whose sends are dropped) at once.
-    """
-    waiting = wait_channel(message.reply_channel.name)
+
+def _resend(layer: Any, waiting: str, content: dict[str, Any]) -> None:
+    """Put a released message back on its own channel, waiting while that is full."""
+    original = content.pop(ORIGINAL_CHANNEL_KEY)
+    deadline = time.monotonic() + RELEASE_DEADLINE
+    pause = 0.005
+    while True:
+        try:
+            layer.send(original, content)
+            return
+        except ChannelFull:
+            if time.monotonic() + pause > deadline:
+                logger.error("%s stayed full: a released message waits again", original)
+                layer.send(waiting, {**content, ORIGINAL_CHANNEL_KEY: original})
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+
+def _release_waiting(message: Message, slight: bool) -> None:
+    """Send the message whose turn it is (slight: every parked one) back to its channel."""
     layer = message.channel_layer
+    if slight:
+        waiting = wait_channel(message.reply_channel.name)
+    else:
+        next_order = message.channel_session.get(NEXT_ORDER_KEY, 0)
+        waiting = wait_channel(message.reply_channel.name, next_order)
     while True:
         channel, content = layer.receive([waiting])
         if channel is None:
             return
-        original = content.pop(ORIGINAL_CHANNEL_KEY)
-        Channel(original, channel_layer=layer).send(content, immediately=immediately)
+        _resend(layer, waiting, content)
+        if not slight:
+            return
 
 
 def enforce_ordering(func: Consumer | None = None, *, slight: bool = False) -> Any:
@@ -311,11 +350,11 @@ def enforce_ordering(func: Consumer | None = None, *, slight: bool = False) -> A
         opened = _open_channel_session(message)
         run, advances = _ordering(message, slight)
         if not run:
-            _park(message)
+            _park(message, slight)
             # The message before may have finished while we parked: look again.
             message.channel_session = sessions.channel_session(message.reply_channel.name)
             if _ordering(message, slight)[0]:
-                _release_waiting(message)
+                _release_waiting(message, slight)
         return opened, run, advances
 
     def after(message: Message, state: tuple[bool, bool, bool], succeeded: bool) -> None:
@@ -327,11 +366,21 @@ def enforce_ordering(func: Consumer | None = None, *, slight: bool = False) -> A
             session[NEXT_ORDER_KEY] = message.content["order"] + 1
             if message.content["order"] == 0:
                 session[CONNECTED_KEY] = True
-        if not disconnect and (succeeded or advances):
-            session.save()  # before releasing: a released message must see its turn
-        _release_waiting(message, immediately=not succeeded)
-        if opened and disconnect:
-            session.delete()
+
+        def pass_the_turn() -> None:
+            # Only once this message's sends are out may the next one run, or its
+            # replies could overtake ours.
+            if not disconnect:
+                session.save()
+            _release_waiting(message, slight)
+            if opened and disconnect:
+                session.delete()
+
+        outbox = current_outbox()
+        if outbox is None:
+            pass_the_turn()
+        else:
+            outbox.call_after_flush(pass_the_turn)
 
     decorator = _consumer_decorator(before, after, runs=lambda state: state[1])
     if func is not None:

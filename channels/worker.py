@@ -180,9 +180,8 @@ class Worker:
         except Exception as exc:
             outbox.discard()
             self.handle_exception(exc, consumer, message)
-        else:
-            outbox.flush()
         finally:
+            outbox.flush()  # the sends of a consumer that succeeded, and callbacks
             consumer_finished.send(sender=type(self), message=message)
 
     async def _run_async(self, consumer: Any, message: Message, kwargs: dict[str, Any]) -> None:
@@ -194,9 +193,8 @@ class Worker:
         except Exception as exc:
             outbox.discard()
             await sync_to_async(self.handle_exception)(exc, consumer, message)
-        else:
-            await outbox.aflush()
         finally:
+            await outbox.aflush()
             await sync_to_async(consumer_finished.send)(sender=type(self), message=message)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:

@@ -87,6 +87,7 @@ def deploy(
     redis_url: str | None = None,
     prefix: str = "asgi:",
     workers: int = 2,
+    worker_flags: tuple[str, ...] = (),
     daphne_flags: tuple[str, ...] = (),
     **settings: str,
 ) -> Deployment:
@@ -109,7 +110,7 @@ def deploy(
     try:
         deployment.processes.append(start_daphne(env, port, *daphne_flags))
         for _ in range(workers):
-            deployment.processes.append(start_runworker(env))
+            deployment.processes.append(start_runworker(env, *worker_flags))
     except BaseException:
         deployment.stop()
         raise

@@ -69,6 +69,11 @@ class BaseChannelLayer:
 
     extensions: ClassVar[list[str]] = []
 
+    #: Capacities of channels channels-classic itself uses, after the project's own
+    #: ``channel_capacity`` rules: a connection's wait channel (``enforce_ordering``)
+    #: holds every message that overtook the one being consumed.
+    internal_channel_capacity: ClassVar[dict[str, int]] = {"channels.wait.*": 10_000}
+
     #: How long a blocking receive waits, at most, before returning ``(None, None)``.
     blocking_timeout: float = 5.0
     #: Random characters after ``?`` or ``!`` in names made by ``new_channel``.
@@ -95,6 +100,7 @@ class BaseChannelLayer:
         self.group_expiry = group_expiry
         self.capacity = int(capacity)
         self._capacity_rules = _compile_capacity_rules(channel_capacity)
+        self._internal_rules = _compile_capacity_rules(self.internal_channel_capacity)
         self.get_capacity = lru_cache(maxsize=1024)(self._lookup_capacity)
         encryptor = None
         if symmetric_encryption_keys is not None:
@@ -106,7 +112,7 @@ class BaseChannelLayer:
     def _lookup_capacity(self, channel: str) -> int:
         """Return the capacity of *channel* (call ``get_capacity``, which caches this)."""
         name = non_local_part(channel)
-        for pattern, capacity in self._capacity_rules:
+        for pattern, capacity in (*self._capacity_rules, *self._internal_rules):
             if pattern.match(name):
                 return capacity
         return self.capacity

@@ -7,9 +7,13 @@ import os
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = os.environ.get("CHANNELS_TEST_DEBUG") == "1"
-ALLOWED_HOSTS = ["*"]
+ALLOWED_HOSTS = os.environ.get("CHANNELS_TEST_ALLOWED_HOSTS", "*").split(",")
 USE_TZ = True
 ROOT_URLCONF = "tests.project.urls"
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",

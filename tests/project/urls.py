@@ -11,4 +11,6 @@ urlpatterns = [
     path("stream/", views.stream),
     path("boom/", views.boom),
     path("slow/", views.slow),
+    path("login/", views.login_view),
+    path("logout/", views.logout_view),
 ]

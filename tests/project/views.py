@@ -45,3 +45,23 @@ def slow(request):
 
     time.sleep(float(request.GET.get("seconds", "2")))
     return HttpResponse("slow done")
+
+
+@csrf_exempt
+def login_view(request):
+    from django.contrib.auth import authenticate, login
+
+    user = authenticate(
+        request, username=request.POST["username"], password=request.POST["password"]
+    )
+    if user is None:
+        return HttpResponse("bad credentials", status=403)
+    login(request, user)
+    return JsonResponse({"session_key": request.session.session_key})
+
+
+def logout_view(request):
+    from django.contrib.auth import logout
+
+    logout(request)
+    return HttpResponse("logged out")

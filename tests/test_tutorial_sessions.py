@@ -1,0 +1,124 @@
+"""The tutorial's sessions, authentication, security and ordering code, over real sockets.
+
+Each runs on both deployments: ``runserver`` alone (in-memory layer), and
+``daphne`` + two ``runworker`` processes on Redis, with real logged-in users.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from tests.interface import http
+from tests.processes import django_command, project_env
+
+BOTH = pytest.mark.parametrize("kind", ["runserver", "daphne"])
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database of the test project with users ada and bob (password "pw")."""
+    path = str(tmp_path_factory.mktemp("db") / "db.sqlite3")
+    env = project_env(CHANNELS_TEST_DB=path)
+    subprocess.run(django_command("migrate", "-v", "0"), env=env, check=True, timeout=120)
+    create = (
+        "from django.contrib.auth.models import User; "
+        "[User.objects.create_user(n, password='pw') for n in ('ada', 'bob')]"
+    )
+    subprocess.run(django_command("shell", "-c", create), env=env, check=True, timeout=120)
+    return path
+
+
+def login(url: str, username: str) -> str:
+    status, _, body = http(
+        url + "/login/",
+        data=f"username={username}&password=pw".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 200, body
+    return json.loads(body)["session_key"]
+
+
+@BOTH
+def test_persisting_data(deployments, database: str, kind: str) -> None:
+    server = deployments(
+        kind, "tests.project.tutorial.persisting.channel_routing", CHANNELS_TEST_DB=database
+    )
+    with (
+        connect(server.ws_url + "/lobby/?username=ada", open_timeout=20) as ada,
+        connect(server.ws_url + "/lobby/?username=bob", open_timeout=20) as bob,
+    ):
+        ada.send("hello")
+        expected = {"text": "hello", "username": "ada"}
+        assert json.loads(ada.recv(timeout=20)) == expected
+        assert json.loads(bob.recv(timeout=20)) == expected
+    with (
+        connect(server.ws_url + "/lobby/", open_timeout=20) as nameless,
+        pytest.raises(ConnectionClosed),
+    ):
+        nameless.recv(timeout=20)
+
+
+@BOTH
+def test_authentication_and_origin_checks(deployments, database: str, kind: str) -> None:
+    server = deployments(
+        kind,
+        "tests.project.tutorial.auth.channel_routing",
+        CHANNELS_TEST_DB=database,
+        CHANNELS_TEST_ALLOWED_HOSTS="127.0.0.1,localhost",
+    )
+    origin = f"http://127.0.0.1:{server.port}"
+    ada_key, bob_key = login(server.url, "ada"), login(server.url, "bob")
+    with (
+        connect(
+            server.ws_url + "/chat/",
+            origin=origin,
+            additional_headers={"Cookie": f"sessionid={ada_key}"},
+            open_timeout=20,
+        ) as ada,
+        connect(
+            server.ws_url + f"/chat/?session_key={bob_key}", origin=origin, open_timeout=20
+        ) as bob,
+    ):
+        ada.send("only for the a group")
+        assert ada.recv(timeout=20) == "only for the a group"
+        bob.send("only for the b group")
+        assert bob.recv(timeout=20) == "only for the b group"
+        with pytest.raises(TimeoutError):
+            ada.recv(timeout=1)
+    for bad in ("http://evil.example", None):
+        with pytest.raises(InvalidStatus) as rejected:
+            connect(
+                server.ws_url + "/chat/",
+                origin=bad,
+                additional_headers={"Cookie": f"sessionid={ada_key}"},
+                open_timeout=20,
+            )
+        assert rejected.value.response.status_code == 403
+
+
+@BOTH
+def test_enforce_ordering_under_stress(deployments, database: str, kind: str) -> None:
+    """200 frames sent back to back come back numbered in order, none lost or doubled."""
+    server = deployments(
+        kind,
+        "tests.project.tutorial.ordering.channel_routing",
+        CHANNELS_TEST_DB=database,
+        worker_flags=("--threads", "2"),
+    )
+    with connect(server.ws_url + "/chat/", open_timeout=20) as ws:
+        for n in range(1, 201):
+            ws.send(f"m{n}")
+        received = []
+        try:
+            while len(received) < 200:
+                received.append(ws.recv(timeout=60))
+        finally:
+            output = "".join(line for p in server.processes for line in p.output)
+            print(len(received), received[-3:], output[-3000:])
+    mismatches = [(i, r) for i, r in enumerate(received, 1) if r != f"{i}: m{i}"]
+    assert not mismatches, mismatches[:10]
