@@ -115,15 +115,22 @@ class Route:
 
 
 class RouteClass(Route):
-    """Route to a class-based consumer; its channels come from ``channel_names()``."""
+    """Route to a class-based consumer; its channels come from ``channel_names()``.
+
+    A class with an ``as_consumer()`` classmethod is run through the callable
+    it returns (a coroutine function for async consumers, so the worker awaits
+    it); any other class is called with the message, as in 1.x.
+    """
 
     def __init__(self, consumer: Any, **filters: Any) -> None:
         self.description = f"route_class({consumer!r})"
-        self.consumer = self._resolve(consumer)
-        names = getattr(self.consumer, "channel_names", None)
+        self.consumer_class = self._resolve(consumer)
+        names = getattr(self.consumer_class, "channel_names", None)
         if names is None:
             raise ImproperlyConfigured(f"{self.description}: the class has no channel_names()")
-        super().__init__(list(names()), self.consumer, **filters)
+        entry_point = getattr(self.consumer_class, "as_consumer", None)
+        target = entry_point() if callable(entry_point) else self.consumer_class
+        super().__init__(list(names()), target, **filters)
         self.description = f"route_class({consumer!r})"
 
 

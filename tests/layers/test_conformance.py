@@ -437,3 +437,17 @@ def test_receive_many_is_a_deprecated_alias(layer: BaseChannelLayer) -> None:
     layer.send("old", {"x": 1})
     with pytest.warns(DeprecationWarning, match="receive_many"):
         assert layer.receive_many(["old"]) == ("old", {"x": 1})
+
+
+async def test_blocking_receive_on_a_process_prefix_keeps_each_channels_order(
+    layer: BaseChannelLayer,
+) -> None:
+    await layer.agroup_add("order.g", "proc.o!a")
+    await layer.agroup_add("order.g", "proc.o!b")
+    await layer.asend("proc.o!b", {"n": 0})
+    await layer.asend_group("order.g", {"n": 1})
+    await layer.asend("proc.o!b", {"n": 2})
+    got = [await layer.areceive(["proc.o!"], block=True, timeout=5) for _ in range(4)]
+    assert [m["n"] for name, m in got if name == "proc.o!b"] == [0, 1, 2]
+    assert [m["n"] for name, m in got if name == "proc.o!a"] == [1]
+    assert await layer.areceive(["proc.o!"], block=True, timeout=0.2) == (None, None)
