@@ -32,6 +32,7 @@ from redis.retry import Retry
 
 from ..exceptions import ChannelLayerConnectionError
 from .base import BaseChannelLayer, Message, ReceiveResult
+from .batching import ScriptBatcher
 from .hashring import HashRing
 from .names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
 from .redis_scripts import (
@@ -90,6 +91,8 @@ class _Shard:
         )
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]
         self._async = weakref.WeakKeyDictionary()
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ScriptBatcher]
+        self._batchers = weakref.WeakKeyDictionary()
 
     def _pool(self, pool_class: Any, retry: Any) -> Any:
         kwargs = {"retry": retry, **self._kwargs}
@@ -107,11 +110,20 @@ class _Shard:
             client = self._async[loop] = redis.asyncio.Redis(connection_pool=pool)
         return client
 
+    def batcher(self) -> ScriptBatcher:
+        """Return this event loop's batcher of script calls."""
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = ScriptBatcher(self.aclient())
+        return batcher
+
     def close(self) -> None:
         self.sync.connection_pool.disconnect()
 
     async def aclose(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close the async client of *loop*, which must be running."""
+        self._batchers.pop(loop, None)
         client = self._async.pop(loop, None)
         if client is not None:
             await client.aclose(close_connection_pool=True)
@@ -336,7 +348,7 @@ class RedisChannelLayer(BaseChannelLayer):
         key, local, shard = self._channel_key(channel)
         keys, args, _ = self._push_args({key: (local, [channel])}, data)
         with _translate_errors:
-            status = await self._aeval(self._shards[shard].aclient(), PUSH_SCRIPT, keys, args)
+            status = await self._shards[shard].batcher().call(PUSH_SCRIPT, keys, args)
         if status[0] >= 2:
             raise self.ChannelFull(f"Channel {channel!r} is at capacity")
 

@@ -1,0 +1,140 @@
+"""``Client``: send messages and run their consumers in the test's own thread."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db import close_old_connections
+
+from ..asgi import DEFAULT_CHANNEL_LAYER, ChannelLayerWrapper, channel_layers
+from ..channel import Group
+from ..exceptions import ConsumeLater, DenyConnection
+from ..message import Message
+from ..routing import Router
+from ..signals import consumer_finished, consumer_started
+from ..worker import Worker, _is_async
+
+__all__ = ["Client", "InlineWorker"]
+
+Found = tuple[Any, Message] | None
+
+
+class InlineWorker(Worker):
+    """A :class:`Worker` that runs one message to completion in the caller's thread.
+
+    Async consumers run under ``async_to_sync``, so their ``sync_to_async``
+    database calls come back to the test's thread and see its transaction.
+    A consumer's exception (other than ``ConsumeLater`` and
+    ``DenyConnection``, which the worker handles) is raised to the caller.
+    """
+
+    def __init__(self, channel_layer: ChannelLayerWrapper) -> None:
+        super().__init__(channel_layer, Router(channel_layer.resolve_routing()))
+        self.errors: list[Exception] = []
+        #: The consumer and message of the last :meth:`handle`, if one was routed.
+        self.ran: Found = None
+
+    def handle(self, channel: str, content: dict[str, Any]) -> None:
+        """Route the message and run its consumer, as ``Worker.handle`` does, then raise."""
+        message = Message(content, channel, self.channel_layer)
+        found = self.router.match(message)
+        self.ran = None
+        if found is None:
+            return
+        consumer, kwargs = found
+        self.ran = consumer, message
+        with _test_connections():
+            if _is_async(consumer):
+                async_to_sync(self._run_async)(consumer, message, kwargs)
+            else:
+                self._run_sync(consumer, message, kwargs)
+        if self.errors:
+            raise self.errors.pop()
+
+    def handle_exception(self, exc: Exception, consumer: Any, message: Message) -> None:
+        if isinstance(exc, ConsumeLater | DenyConnection):
+            super().handle_exception(exc, consumer, message)
+        else:
+            self.errors.append(exc)
+
+
+@contextmanager
+def _test_connections() -> Iterator[None]:
+    # The worker closes stale database connections around each consumer; in a
+    # test that would close the connection holding the test's transaction
+    # (Django's test client unhooks request_started the same way).
+    hooks = [(consumer_started, "channels.db"), (consumer_finished, "channels.db.finished")]
+    unhooked = [(signal, uid) for signal, uid in hooks if signal.disconnect(dispatch_uid=uid)]
+    try:
+        yield
+    finally:
+        for signal, uid in unhooked:
+            signal.connect(close_old_connections, dispatch_uid=uid)
+
+
+class Client:
+    """Talk to consumers as an interface server would, without one.
+
+    It has a reply channel of its own (a process-specific name, so replies
+    to other clients never reach it). :meth:`send` puts a message on a
+    channel; :meth:`consume` takes it off and runs the routed consumer right
+    here, with the worker's outbox, signals and error handling.
+    """
+
+    #: Where the reply channels of test clients start.
+    reply_prefix = "test.client"
+
+    def __init__(self, alias: str = DEFAULT_CHANNEL_LAYER) -> None:
+        self.alias = alias
+        self.reply_prefix = f"{self.reply_prefix}.{secrets.token_hex(6)}!"
+        self.reply_channel = self.reply_prefix + "reply"
+
+    @property
+    def channel_layer(self) -> ChannelLayerWrapper:
+        return channel_layers[self.alias]
+
+    def send(self, to: str, content: dict[str, Any] | None = None) -> None:
+        """Send *content* to channel *to*, with this client's ``reply_channel``."""
+        message = dict(content or {})
+        message.setdefault("reply_channel", self.reply_channel)
+        self.channel_layer.send(to, message)
+
+    def consume(self, channel: str, fail_on_none: bool = True) -> Any:
+        """Run the consumer of the next message on *channel*; return that consumer.
+
+        Raise ``AssertionError`` if there is no message, or no consumer for it,
+        unless *fail_on_none* is false (then return None).
+        """
+        layer = self.channel_layer
+        name, content = layer.receive([channel], block=False)
+        if name is None:
+            if fail_on_none:
+                raise AssertionError(f"No message on {channel!r} to consume")
+            return None
+        worker = InlineWorker(layer)
+        worker.handle(name, content)
+        if worker.ran is None:
+            if fail_on_none:
+                raise AssertionError(f"No consumer is routed for the message on {channel!r}")
+            return None
+        return worker.ran[0]
+
+    def send_and_consume(
+        self, channel: str, content: dict[str, Any] | None = None, fail_on_none: bool = True
+    ) -> Any:
+        """:meth:`send` then :meth:`consume`."""
+        self.send(channel, content)
+        return self.consume(channel, fail_on_none=fail_on_none)
+
+    def receive(self) -> dict[str, Any] | None:
+        """Return the next message sent to this client's reply channel, or None."""
+        _, content = self.channel_layer.receive([self.reply_prefix], block=False)
+        return content
+
+    def join_group(self, name: str) -> None:
+        """Add this client's reply channel to group *name*."""
+        Group(name, channel_layer=self.channel_layer).add(self.reply_channel)
