@@ -70,7 +70,7 @@ def start_daphne(env: dict[str, str], port: int, *flags: str) -> ManagedProcess:
          "tests.project.asgi:channel_layer"],
         env,
     )  # fmt: skip
-    daphne.wait_for("Listening on TCP address")
+    daphne.wait_for("Listening on TCP address" if "-u" not in flags else "Listening on")
     return daphne
 
 

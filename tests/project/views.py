@@ -16,6 +16,8 @@ def echo_form(request):
             "cookies": request.COOKIES,
             "secure": request.is_secure(),
             "script_name": request.META.get("SCRIPT_NAME"),
+            "path_info": request.path_info,
+            "remote": request.META.get("REMOTE_ADDR"),
         }
     )
 
