@@ -27,7 +27,7 @@ from django.core.handlers.asgi import ASGIRequest, get_script_prefix
 from django.core.handlers.exception import response_for_exception
 from django.urls import set_script_prefix
 
-from .exceptions import ChannelFull, RequestAborted, RequestTimeout
+from .exceptions import ChannelFull, RequestAborted, RequestTimeout, ResponseLater
 
 logger = logging.getLogger("channels.handler")
 
@@ -76,6 +76,10 @@ class AsgiRequest(ASGIRequest):
         return body_file
 
 
+class HttpResponseLater(http.HttpResponse):
+    """Returned (or stood for a raised ``ResponseLater``) when another consumer will reply."""
+
+
 class AsgiHandler(base.BaseHandler):
     """Run Django's middleware and views for ``http.request`` messages."""
 
@@ -86,6 +90,18 @@ class AsgiHandler(base.BaseHandler):
     def __init__(self) -> None:
         super().__init__()
         self.load_middleware()
+
+    def make_view_atomic(self, view: Any) -> Any:
+        """Wrap each view so a raised ``ResponseLater`` means "no response from here"."""
+        atomic_view = super().make_view_atomic(view)
+
+        def view_or_later(request: http.HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return atomic_view(request, *args, **kwargs)
+            except ResponseLater:
+                return HttpResponseLater()
+
+        return view_or_later
 
     def __call__(self, message: Any) -> Iterator[Reply]:
         """Yield the reply messages answering *message*."""
@@ -104,6 +120,11 @@ class AsgiHandler(base.BaseHandler):
             return
         else:
             response = self.get_response(request)
+        if isinstance(response, HttpResponseLater):
+            # Some other consumer answers on this reply channel (long polling).
+            response.close()
+            request.close()
+            return
         try:
             # Closing the response fires request_finished, as Django's handlers do.
             yield from self.encode_response(response)

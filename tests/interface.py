@@ -108,7 +108,18 @@ def deploy(
     env = project_env(CHANNELS_TEST_REDIS_URL=redis_url, CHANNELS_TEST_PREFIX=prefix, **extra)
     deployment = Deployment(port, layer=RedisChannelLayer(hosts=[redis_url], prefix=prefix))
     try:
-        deployment.processes.append(start_daphne(env, port, *daphne_flags))
+        if kind == "runserver-noworker":  # the tutorial's "runserver --noworker" + "runworker"
+            server = ManagedProcess(
+                django_command(
+                    "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks", "--noworker"
+                ),
+                env,
+            )
+            deployment.processes.append(server)
+            server.wait_for("Quit the server with")
+            wait_for_port(port)
+        else:
+            deployment.processes.append(start_daphne(env, port, *daphne_flags))
         for _ in range(workers):
             deployment.processes.append(start_runworker(env, *worker_flags))
     except BaseException:

@@ -13,7 +13,12 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from channels.asgi import ChannelLayerWrapper
-from channels.generic import BaseConsumer, WebsocketConsumer
+from channels.generic import (
+    AsyncJsonWebsocketConsumer,
+    BaseConsumer,
+    WebsocketConsumer,
+    WebsocketMultiplexer,
+)
 from channels.routing import route_class
 from tests.processes import django_command, project_env
 from tests.sample.generic_consumers import (
@@ -224,6 +229,26 @@ def test_demultiplexer_dispatches_two_streams(
     events = [expect(layer, EVENTS), expect(layer, EVENTS)]
     assert sorted(e["disconnected"] for e in events) == ["counter", "echo"]
     assert {e["code"] for e in events} == {1001}
+
+
+def test_demultiplexer_runs_async_stream_consumers(
+    layer: ChannelLayerWrapper, run_worker: RunWorker
+) -> None:
+    class AsyncEcho(AsyncJsonWebsocketConsumer):
+        async def receive(self, content, **kwargs):
+            await self.send({"async": content})
+
+    class Mixed(Demux):
+        consumers = {**Demux.consumers, "async": AsyncEcho}
+
+    run_worker([route_class(Mixed)])
+    sock = Socket(layer)
+    sock.connect()
+    assert sock.reply_() == {"accept": True}
+    assert sock.json()["payload"] == {"hello": "echo"}
+    sock.text(json.dumps({"stream": "async", "payload": {"n": 1}}))
+    assert sock.json() == {"stream": "async", "payload": {"async": {"n": 1}}}
+    WebsocketMultiplexer.group_send("none", "async", {"n": 2})  # an empty group: no error
 
 
 # Async consumers ---------------------------------------------------------------

@@ -35,7 +35,7 @@ def test_tutorial_echo(deployments, kind: str) -> None:
         assert socket_.recv(timeout=20) == "hello world"
 
 
-@BOTH
+@pytest.mark.parametrize("kind", ["runserver", "daphne", "runserver-noworker"])
 def test_tutorial_group_chat_across_two_clients(deployments, kind: str) -> None:
     server = deployments(kind, "tests.project.tutorial.chat.channel_routing")
     with (
@@ -217,3 +217,11 @@ def test_the_server_recovers_after_a_redis_restart(deployments, redis_server: Re
             ws.send("back")
             assert ws.recv(timeout=20) == "back"
     assert all(process.process.poll() is None for process in server.processes)
+
+
+def test_a_view_raising_response_later_is_answered_by_another_consumer(
+    views_server: Deployment,
+) -> None:
+    status, _, body = http(views_server.url + "/later/")
+    assert status == 200
+    assert body == b"answered later"

@@ -47,7 +47,9 @@ __all__ = [
 Close = bool | int
 
 
-def frame(text: str | None = None, bytes: bytes | None = None, close: Close = False) -> dict:
+def frame(
+    text: str | None = None, bytes: bytes | None = None, close: Close = False
+) -> dict[str, Any]:
     """Return the reply-channel message that sends a frame and/or closes the socket."""
     if text is not None and bytes is not None:
         raise ValueError("Send either text or bytes in one frame, not both")
@@ -268,7 +270,12 @@ class WebsocketMultiplexer:
 
     @classmethod
     def group_send(
-        cls, name: str, stream: str, payload: Any, close: Close = False, alias: str = "default"
+        cls,
+        name: str,
+        stream: str,
+        payload: Any,
+        close: Close = False,
+        alias: str = DEFAULT_CHANNEL_LAYER,
     ) -> None:
         """Send *payload* on *stream* to every socket in group *name*."""
         Group(name, alias=alias).send(frame(cls.encode(stream, payload), close=close))

@@ -95,7 +95,7 @@ def run_example(kind: str, database: Path, redis_url: str | None = None) -> Iter
         flush(redis_url)
         env = example_env(database, redis_url)
     setup_database(env)
-    example = Example(free_port(), db=str(database))
+    example = Example(free_port())
     try:
         if kind == "runserver":
             server = ManagedProcess(

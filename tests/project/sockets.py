@@ -40,6 +40,16 @@ def http_disconnect(message):
     Channel("test.events").send({"http.disconnect": message["path"]})
 
 
+def answer(message):
+    """Answer a request whose view raised ResponseLater."""
+    from django.http import HttpResponse
+
+    from channels.handler import AsgiHandler
+
+    for chunk in AsgiHandler.encode_response(HttpResponse("answered later")):
+        Channel(message["reply_channel"]).send(chunk)
+
+
 socket_routing = [
     route("websocket.connect", connect),
     route("websocket.receive", receive),
@@ -49,4 +59,5 @@ socket_routing = [
 channel_routing = [
     include(socket_routing, path=r"^/ws/(?P<mode>\w+)/"),
     route("http.disconnect", http_disconnect),
+    route("test.later", answer),
 ]

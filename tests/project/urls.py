@@ -12,5 +12,6 @@ urlpatterns = [
     path("boom/", views.boom),
     path("slow/", views.slow),
     path("login/", views.login_view),
+    path("later/", views.later),
     path("logout/", views.logout_view),
 ]

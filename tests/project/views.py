@@ -67,3 +67,12 @@ def logout_view(request):
 
     logout(request)
     return HttpResponse("logged out")
+
+
+def later(request):
+    """Long polling: answer later, from another consumer (tests.project.sockets.answer)."""
+    from channels import Channel
+    from channels.exceptions import ResponseLater
+
+    Channel("test.later").send({"reply_channel": request.reply_channel}, immediately=True)
+    raise ResponseLater
