@@ -297,6 +297,14 @@ def ratio(value: float | None, reference: float | None) -> float | None:
 # Anchor virtualenvs ------------------------------------------------------
 
 
+#: ``python -c`` code running ``sys.argv[1]`` as ``__main__`` with its folder last on sys.path.
+_RUN_SCRIPT = (
+    "import os, runpy, sys; sys.argv = sys.argv[1:]; del sys.path[0]; "
+    "sys.path.append(os.path.dirname(os.path.abspath(sys.argv[0]))); "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 class AnchorUnavailable(RuntimeError):
     """The anchor venv could not be created, or its packages do not import."""
 
@@ -379,9 +387,15 @@ class AnchorVenv:
         return self.python
 
     def run_json(self, script: Path, args: Sequence[str], timeout: float) -> dict[str, Any]:
-        """Run *script* in the venv and return the JSON object it prints last on stdout."""
+        """Run *script* in the venv and return the JSON object it prints last on stdout.
+
+        The script's folder goes at the *end* of ``sys.path``, so it can
+        ``import _support`` while modules there named like the standard
+        library's (``benchmarks/http.py``) do not shadow it.
+        """
+        command = [str(self.python), "-E", "-s", "-c", _RUN_SCRIPT, str(script), *args]
         try:
-            done = self._run([str(self.python), "-E", "-s", str(script), *args], timeout)
+            done = self._run(command, timeout)
         except subprocess.TimeoutExpired as exc:
             raise AnchorUnavailable(f"{script.name} took over {timeout:.0f} s") from exc
         if done.returncode != 0:

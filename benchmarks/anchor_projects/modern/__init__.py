@@ -1,0 +1,1 @@
+"""A Channels 4 project: the modern stack the end-to-end benchmarks compare against."""
