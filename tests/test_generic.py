@@ -19,6 +19,7 @@ from channels.generic import (
     WebsocketConsumer,
     WebsocketMultiplexer,
 )
+from channels.message import Message
 from channels.routing import route_class
 from tests.processes import django_command, project_env
 from tests.sample.generic_consumers import (
@@ -101,22 +102,21 @@ def test_base_consumer_routes_on_its_method_mapping_with_a_channel_session(
 
 
 def test_a_new_instance_handles_each_message() -> None:
-    seen: list[int] = []
+    seen: list[BaseConsumer] = []
 
     class Remember(BaseConsumer):
         method_mapping = {"a.b": "handle"}
 
         def handle(self, message, **kwargs):
-            seen.append(id(self))
+            seen.append(self)
 
     consumer = route_class(Remember).consumer
-    from channels.message import Message
-
-    first = Remember(Message({}, "a.b", None))  # keep one alive so ids cannot repeat
-    consumer(Message({}, "a.b", None))
-    consumer(Message({}, "a.b", None))
-    assert len(set(seen)) == 2
-    assert id(first) not in seen
+    for _ in range(2):
+        consumer(Message({"n": 1}, "a.b", None))
+    first, second = seen
+    assert first is not second
+    assert first.message is not second.message
+    assert first.kwargs == {}
 
 
 # WebsocketConsumer: a chat with http_user and groups ----------------------

@@ -295,3 +295,39 @@ def test_transaction_channel_test_case_runs_async_consumers_with_the_database() 
     result = unittest.TestResult()
     unittest.defaultTestLoader.loadTestsFromTestCase(Probe).run(result)
     assert result.wasSuccessful(), result.failures + result.errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_server_serves_the_project_from_child_processes(redis_url: str) -> None:
+    from django.test import Client as DjangoClient
+    from websockets.sync.client import connect
+
+    from channels.test import ChannelLiveServerTestCase
+
+    layers = {
+        "default": {
+            "BACKEND": "channels.layers.redis.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": "live:"},
+            "TEST_CONFIG": {"hosts": [redis_url], "prefix": "livetest:"},
+            "ROUTING": "tests.project.generic_routing.channel_routing",
+        }
+    }
+
+    @override_settings(CHANNEL_LAYERS=layers)
+    class Live(ChannelLiveServerTestCase):
+        def test_chat(self) -> None:
+            assert channel_layers["default"].prefix == "livetest:"
+            http = DjangoClient()
+            http.force_login(User.objects.create_user("ada"))  # in the shared test database
+            cookie = f"sessionid={http.session.session_key}"
+            url = self.live_server_ws_url + "/chat/lobby/"
+            with connect(url, additional_headers={"Cookie": cookie}, open_timeout=20) as ws:
+                ws.send("live")
+                assert ws.recv(timeout=20) == "ada: live"
+
+    import unittest
+
+    result = unittest.TestResult()
+    unittest.defaultTestLoader.loadTestsFromTestCase(Live).run(result)
+    assert result.wasSuccessful(), result.failures + result.errors
+    assert result.testsRun == 1

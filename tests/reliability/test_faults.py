@@ -1,0 +1,141 @@
+"""Faults and bad input against real processes: nothing crashes, nothing hangs."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.interface import http, start_daphne, wait_for_port
+from tests.processes import project_env
+
+ROUTING = "tests.project.sockets.channel_routing"
+
+
+def test_a_worker_killed_mid_consumer(deployments) -> None:
+    """The other worker carries on; the orphaned request gets 503 after the timeout."""
+    server = deployments(
+        "daphne", ROUTING, worker_flags=("-v", "2"), CHANNELS_TEST_HTTP_TIMEOUT="3"
+    )
+    daphne, *workers = server.processes
+    result: dict[str, Any] = {}
+    slow = threading.Thread(
+        target=lambda: result.update(status=http(server.url + "/slow/?seconds=60")[0])
+    )
+    slow.start()
+    deadline = time.monotonic() + 20
+    victim = None
+    while victim is None:
+        assert time.monotonic() < deadline, "no worker took the request"
+        victim = next(
+            (w for w in workers if any("http.request" in line for line in w.output)), None
+        )
+        time.sleep(0.05)
+    os.kill(victim.process.pid, signal.SIGKILL)
+    slow.join(30)
+    assert result["status"] == 503
+    for _ in range(5):
+        assert http(server.url + "/hello/")[0] == 200
+    assert daphne.process.poll() is None
+
+
+def test_a_daphne_restart_lets_clients_reconnect_at_once(deployments, redis_url: str) -> None:
+    server = deployments("daphne", ROUTING)
+    with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
+        ws.send("before")
+        assert ws.recv(timeout=20) == "before"
+        daphne = server.processes[0]
+        daphne.stop()
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=20)
+    env = project_env(
+        CHANNELS_TEST_REDIS_URL=redis_url,
+        CHANNELS_TEST_PREFIX=server.layer.prefix,
+        CHANNELS_TEST_ROUTING=ROUTING,
+    )
+    server.processes[0] = start_daphne(env, server.port)
+    wait_for_port(server.port)
+    with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
+        ws.send("after")
+        assert ws.recv(timeout=20) == "after"
+
+
+def raw_websocket(port: int, path: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    header = bytes([0x80 | opcode])
+    length = len(payload)
+    if length < 126:
+        header += bytes([0x80 | length])
+    elif length < 65536:
+        header += bytes([0x80 | 126]) + struct.pack("!H", length)
+    else:
+        header += bytes([0x80 | 127]) + struct.pack("!Q", length)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def close_code(sock: socket.socket) -> int | None:
+    """Return the server's close code, or None if it dropped the connection outright."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(4096)
+        except ConnectionResetError:
+            return None
+        if not chunk:
+            return None
+        data += chunk
+        index = data.find(b"\x88")
+        if index != -1 and len(data) >= index + 4:
+            return struct.unpack("!H", data[index + 2 : index + 4])[0]
+
+
+def test_bad_frames_close_the_socket_and_nothing_else(deployments) -> None:
+    server = deployments("daphne", ROUTING)
+    server.layer.flush()
+    with raw_websocket(server.port, "/ws/echo/") as sock:
+        sock.sendall(masked_frame(0x1, b"\xff\xfe not utf-8"))
+        assert close_code(sock) in (1007, None)  # autobahn may close or just drop it
+    with connect(server.ws_url + "/ws/echo/", open_timeout=20, max_size=None) as ws:
+
+        def send_ten_megabytes() -> None:
+            ws.send("x" * (10 * 1024 * 1024))
+            ws.recv(timeout=30)
+
+        with pytest.raises(ConnectionClosed) as closed:  # daphne's limit is 1 MiB
+            send_ten_megabytes()
+        assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
+    assert server.layer.receive(["websocket.receive"]) == (None, None)  # nothing got through
+    with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
+        ws.send("still serving")
+        assert ws.recv(timeout=20) == "still serving"
+
+
+def test_malformed_http_gets_400_and_the_server_carries_on(deployments) -> None:
+    server = deployments("daphne", ROUTING)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400")
+    assert http(server.url + "/hello/")[0] == 200
