@@ -61,7 +61,7 @@ def say(driver, text):
     driver.find_element(By.ID, "send-button").click()
 
 
-def test_chat_in_the_browser(example, chromium):
+def test_chat_in_the_browser(chromium, example):
     alice, bob = chromium(), chromium()
     login(alice, example, "alice")
     login(bob, example, "bob")
