@@ -100,7 +100,7 @@ async def client(
             await ws.send(f"{ident}|{time.time()}")
             n += 1
             await asyncio.sleep(interval)
-        await asyncio.sleep(log["drain"])  # let the last messages arrive everywhere
+        await log["finished"].wait()  # every client keeps reading until all are quiet
         reading.cancel()
 
 
@@ -110,7 +110,7 @@ async def drive(url: str, clients: int, rooms: int, duration: float, interval: f
         "received": [Counter() for _ in range(clients)],
         "latencies": [],
         "ready": asyncio.Semaphore(0),
-        "drain": 5.0,
+        "finished": asyncio.Event(),
     }
     start = time.monotonic() + 10 + clients / 100  # everyone connects before anyone talks
     stop = start + duration
@@ -121,6 +121,17 @@ async def drive(url: str, clients: int, rooms: int, duration: float, interval: f
         )
         if index % 50 == 49:
             await asyncio.sleep(0.2)
+    await asyncio.sleep(max(0.0, stop - time.monotonic()))
+    # Drain: wait until nothing has arrived anywhere for a few seconds (bounded).
+    deadline = time.monotonic() + 60
+    last = -1
+    while time.monotonic() < deadline:
+        total = len(log["latencies"])
+        if total == last:
+            break
+        last = total
+        await asyncio.sleep(3)
+    log["finished"].set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     log["connect_failures"] = sum(isinstance(r, BaseException) for r in results)
     log["members"] = {
@@ -133,7 +144,7 @@ def run_soak(
     clients: int = 1000,
     rooms: int = 50,
     duration: float = 60.0,
-    interval: float = 2.0,
+    interval: float = 5.0,
     workers: int = 2,
 ) -> SoakResult:
     """Start Redis, daphne and workers; run the chat; check every delivery."""
@@ -201,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rooms", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--interval", type=float, default=2.0, help="seconds between messages")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between messages")
     args = parser.parse_args(argv)
     started = time.monotonic()
     result = run_soak(args.clients, args.rooms, args.duration, args.interval)
