@@ -2,9 +2,11 @@
 
 from .base import ChannelTestCase, ChannelTestMixin, TransactionChannelTestCase, apply_routes
 from .client import Client, InlineWorker
+from .liveserver import ChannelLiveServerTestCase
 from .websocket import HttpClient, WSClient
 
 __all__ = [
+    "ChannelLiveServerTestCase",
     "ChannelTestCase",
     "ChannelTestMixin",
     "Client",

@@ -1,0 +1,147 @@
+"""``ChannelLiveServerTestCase``: daphne and a worker in child processes, for browser tests."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.test import TransactionTestCase
+
+from ..asgi import DEFAULT_CHANNEL_LAYER, channel_layers
+
+__all__ = ["ChannelLiveServerTestCase"]
+
+
+def _serve(role: str, overrides: dict[str, Any], alias: str, port: int, threads: int) -> None:
+    """Child process entry point: set Django up like the test process, then serve."""
+    import django
+
+    django.setup(set_prefix=False)
+    for name, value in overrides.items():
+        if name == "DATABASES":
+            # In place, as Django's test runner does: the connection handler
+            # already holds these dicts.
+            for alias, database_name in value.items():
+                settings.DATABASES[alias]["NAME"] = database_name
+        else:
+            setattr(settings, name, value)
+    layer = channel_layers.make_backend(alias, "TEST_CONFIG")
+    channel_layers.set(alias, layer)
+    if role == "daphne":
+        from daphne.server import Server
+
+        endpoint = f"tcp:port={port}:interface=127.0.0.1"
+        Server(application=layer, endpoints=[endpoint], verbosity=0).run()
+    else:
+        from ..worker import Worker
+
+        Worker(layer, threads=threads).run()
+
+
+class ChannelLiveServerTestCase(TransactionTestCase):
+    """Serve the project with daphne and a worker, each in a process of its own.
+
+    The children use the test database and the channel layer's
+    ``TEST_CONFIG`` (else ``CONFIG``), which must reach across processes
+    (Redis). Point a browser or a WebSocket client at
+    :attr:`live_server_url` / :attr:`live_server_ws_url`.
+    """
+
+    #: The layer the servers use.
+    channel_alias: str = DEFAULT_CHANNEL_LAYER
+    #: Threads of the worker process.
+    worker_threads: int = 1
+    #: Seconds the servers get to start listening.
+    startup_timeout: float = 30.0
+    host: str = "127.0.0.1"
+
+    @property
+    def live_server_url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def live_server_ws_url(self) -> str:
+        return f"ws://{self.host}:{self._port}"
+
+    def run(self, result: Any = None) -> Any:
+        with self._live_servers():
+            return super().run(result)
+
+    @contextlib.contextmanager
+    def _live_servers(self) -> Iterator[None]:
+        overrides = self._child_settings()
+        layer = channel_layers.make_backend(self.channel_alias, "TEST_CONFIG")
+        if layer.local_only():
+            raise ImproperlyConfigured(
+                "ChannelLiveServerTestCase needs a channel layer that reaches other processes; "
+                f"give {self.channel_alias!r} a Redis BACKEND (or TEST_CONFIG)"
+            )
+        replaced = channel_layers.set(self.channel_alias, layer)
+        layer.flush()
+        self._port = _free_port(self.host)
+        # spawn, not fork: the test process has threads and sockets of its own.
+        context = multiprocessing.get_context("spawn")
+        processes = [
+            context.Process(
+                target=_serve,
+                args=(role, overrides, self.channel_alias, self._port, self.worker_threads),
+                daemon=True,
+            )
+            for role in ("daphne", "worker")
+        ]
+        try:
+            for process in processes:
+                process.start()
+            # Messages wait in the layer until the worker listens: only daphne must be up.
+            self._wait_until_listening(processes)
+            yield
+        finally:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(10)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+            channel_layers.set(self.channel_alias, replaced)
+            layer.flush()
+            layer.close()
+
+    def _child_settings(self) -> dict[str, Any]:
+        databases = {}
+        for alias in connections:
+            connection = connections[alias]
+            if connection.vendor == "sqlite" and connection.is_in_memory_db():
+                raise ImproperlyConfigured(
+                    "ChannelLiveServerTestCase cannot share an in-memory SQLite database with "
+                    "its server processes; set DATABASES[...]['TEST']['NAME'] to a file"
+                )
+            databases[alias] = connection.settings_dict["NAME"]
+        return {"DATABASES": databases, "CHANNEL_LAYERS": channel_layers.configs}
+
+    def _wait_until_listening(self, processes: list[Any]) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            try:
+                socket.create_connection((self.host, self._port), timeout=1).close()
+                return
+            except OSError:
+                if any(p.exitcode is not None for p in processes) or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"The live servers did not start listening on port {self._port}"
+                    ) from None
+                time.sleep(0.05)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
