@@ -12,6 +12,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "channels",
+    "channels.delay",
 ]
 # A file, not :memory:: worker threads in the tests write sessions concurrently,
 # and shared in-memory SQLite locks whole tables without waiting.

@@ -19,6 +19,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "channels",
+    "channels.delay",
     "django.contrib.staticfiles",
     "tests.project.chat",
 ]
