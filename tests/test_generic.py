@@ -354,3 +354,33 @@ def test_async_consumer_end_to_end_on_one_worker(deployments, database: str) -> 
             assert other.recv(timeout=20) == f"pong p{n}"
         server.layer.send(RELEASE, {"n": 1})
         assert waiting.recv(timeout=20) == "released 1"
+
+
+@pytest.mark.parametrize("kind", ["runserver", "daphne"])
+def test_json_api_and_demultiplexer_end_to_end(deployments, database: str, kind: str) -> None:
+    server = deployments(
+        kind, "tests.project.generic_routing.channel_routing", CHANNELS_TEST_DB=database
+    )
+    with connect(server.ws_url + "/api/", open_timeout=20) as api:
+        api.send(json.dumps({"action": "add", "value": 2}))
+        assert json.loads(api.recv(timeout=20)) == {"total": 2}
+        api.send(b"\x00binary")
+        assert "Binary frames" in json.loads(api.recv(timeout=20))["error"]
+        api.send("{not json")
+        assert json.loads(api.recv(timeout=20))["error"].startswith("Invalid JSON")
+        api.send(json.dumps({"action": "add", "value": 3}))
+        assert json.loads(api.recv(timeout=20)) == {"total": 5}
+    with connect(server.ws_url + "/demux/", open_timeout=20) as demux:
+        assert json.loads(demux.recv(timeout=20)) == {
+            "stream": "echo",
+            "payload": {"hello": "echo"},
+        }
+        demux.send(json.dumps({"stream": "counter", "payload": {"by": 2}}))
+        assert json.loads(demux.recv(timeout=20)) == {"stream": "counter", "payload": {"count": 2}}
+        demux.send(json.dumps({"stream": "echo", "payload": {"x": 1}}))
+        assert json.loads(demux.recv(timeout=20)) == {
+            "stream": "echo",
+            "payload": {"echo": {"x": 1}},
+        }
+        demux.send(json.dumps({"stream": "nope", "payload": {}}))
+        assert "Unknown stream" in json.loads(demux.recv(timeout=20))["error"]
