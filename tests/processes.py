@@ -30,14 +30,14 @@ def project_env(**extra: str) -> dict[str, str]:
 class ManagedProcess:
     """A child process whose output lines the test can wait for."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
         self.args = args
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         self.process = subprocess.Popen(
             args,
             env=env,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
