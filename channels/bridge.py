@@ -106,7 +106,7 @@ class ReplyDispatcher:
                 continue
             deliver = self.connections.get(channel)
             if deliver is None:
-                logger.debug("Dropped a reply for %s: its connection has gone", channel)
+                logger.debug("Dropped a reply: its connection has gone")
             else:
                 deliver(message)
 
@@ -178,15 +178,15 @@ class _Connection:
         self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.dispatcher = bridge.dispatcher()
         self.reply_channel = self.dispatcher.register(self.replies.put_nowait)
+        # Logs name the connection by path: a reply channel keys its sessions.
+        self.label = f"{scope.get('type')} {scope.get('path')}"
         self._warned: set[str] = set()
 
     def warn_unknown_keys(self, reply: dict[str, Any], known: set[str]) -> None:
         unknown = set(reply) - known - self._warned
         if unknown:
             self._warned |= unknown
-            logger.warning(
-                "Ignored unknown reply keys %s on %s", sorted(unknown), self.reply_channel
-            )
+            logger.warning("Ignored unknown reply keys %s to %s", sorted(unknown), self.label)
 
 
 class HttpConnection(_Connection):
@@ -292,7 +292,7 @@ class HttpConnection(_Connection):
                 "http.disconnect", {"reply_channel": self.reply_channel, "path": self.scope["path"]}
             )
         except Exception:  # the client is gone; nothing else to tell
-            logger.debug("Could not send http.disconnect for %s", self.reply_channel)
+            logger.debug("Could not send http.disconnect for %s", self.label)
 
     async def _relay(self, disconnect: asyncio.Future[None]) -> None:
         started = False
@@ -302,7 +302,7 @@ class HttpConnection(_Connection):
                 reply = await asyncio.wait_for(self.replies.get(), timeout)
             except asyncio.TimeoutError:
                 if started:
-                    logger.warning("Response on %s stalled; closing it", self.reply_channel)
+                    logger.warning("Response to %s stalled; closing it", self.label)
                     await self.send({"type": "http.response.body", "body": b"", "more_body": False})
                 else:
                     await self.error(503, "Worker server failed to respond within time limit.")
@@ -322,7 +322,7 @@ class HttpConnection(_Connection):
             self.warn_unknown_keys(reply, HTTP_REPLY_KEYS)
             if not started:
                 if "status" not in reply:
-                    logger.error("The first reply on %s has no status", self.reply_channel)
+                    logger.error("The first reply to %s has no status", self.label)
                     await self.error(500, "Internal server error.")
                     return
                 await self.send(
@@ -443,7 +443,7 @@ class WebSocketConnection(_Connection):
                 },
             )
         except Exception:
-            logger.debug("Could not send websocket.disconnect for %s", self.reply_channel)
+            logger.debug("Could not send websocket.disconnect for %s", self.label)
 
     async def _reply(self, reply: dict[str, Any]) -> bool:
         """Relay one reply to the client; return False once the socket is finished."""
@@ -453,7 +453,7 @@ class WebSocketConnection(_Connection):
         self.warn_unknown_keys(reply, WEBSOCKET_REPLY_KEYS)
         text, data = reply.get("text"), reply.get("bytes")
         if text is not None and data is not None:
-            logger.warning("Ignored a reply with both text and bytes on %s", self.reply_channel)
+            logger.warning("Ignored a reply with both text and bytes to %s", self.label)
             return True
         close = reply.get("close")
         if not self.open:

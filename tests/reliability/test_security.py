@@ -39,3 +39,31 @@ async def test_a_message_to_a_made_up_reply_channel_reaches_no_connection() -> N
     assert server.sent.empty()
     await server.incoming.put({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(task, 5)
+
+
+def test_no_secret_session_key_or_reply_channel_is_logged(deployments) -> None:
+    """At default verbosity, with warnings provoked, the logs hold none of them."""
+
+    from websockets.sync.client import connect
+
+    from tests.interface import http
+
+    server = deployments("daphne", "tests.project.sockets.channel_routing")
+    status, _, _ = http(
+        server.url + "/login/",
+        data=b"username=nobody&password=wrong",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status in (403, 500)  # no such user: logged-in flows are in other tests
+    with connect(
+        server.ws_url + "/ws/echo/", additional_headers={"Cookie": "sessionid=abcdefgh12345678"}
+    ) as ws:
+        ws.send("both")  # provokes "Ignored a reply with both text and bytes"
+        assert ws.recv(timeout=20) == "after both"  # and an unknown reply key
+        ws.send("x")
+        assert ws.recv(timeout=20) == "x"
+    output = "".join(line for process in server.processes for line in process.output)
+    assert "Ignored" in output  # the warnings were logged...
+    assert "tests-only-not-secret" not in output  # ...without the SECRET_KEY,
+    assert "abcdefgh12345678" not in output  # the session cookie,
+    assert not re.search(r"daphne\.response\.\w+![\w-]{8,}", output)  # or a reply channel
