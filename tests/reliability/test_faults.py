@@ -139,3 +139,18 @@ def test_malformed_http_gets_400_and_the_server_carries_on(deployments) -> None:
         sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 400")
     assert http(server.url + "/hello/")[0] == 200
+
+
+def test_an_oversized_request_body_gets_413(deployments) -> None:
+    server = deployments("daphne", ROUTING, CHANNELS_TEST_MAX_BODY_SIZE=str(1024 * 1024))
+    status, _, _ = http(
+        server.url + "/upload/",
+        data=b"x" * (3 * 1024 * 1024),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert status == 413
+    status, _, body = http(
+        server.url + "/upload/", data=b"y" * 1000, headers={"Content-Type": "text/plain"}
+    )
+    assert status == 200
+    assert b'"size": 1000' in body
