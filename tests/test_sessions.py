@@ -24,6 +24,7 @@ from channels.checks import check_session_engine
 from channels.routing import route
 from channels.security.websockets import allowed_hosts_only
 from channels.sessions import ChannelSessions, channel_session, enforce_ordering, http_session
+from tests.project.tutorial import persisting
 from tests.workers import RunWorker, expect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,41 +123,8 @@ def test_sessions_of_closed_sockets_are_deleted(
     assert Session.objects.count() == before
 
 
-# The tutorial's "Persisting Data" consumers, as written there.
-# fmt: off
-from urllib.parse import parse_qs  # noqa: E402
-
-
-@channel_session
-def ws_connect(message, room_name):
-    # Accept connection
-    message.reply_channel.send({"accept": True})
-    # Parse the query string
-    params = parse_qs(message.content["query_string"])
-    if b"username" in params:
-        # Set the username in the session
-        message.channel_session["username"] = params[b"username"][0].decode("utf8")
-        # Add the user to the room_name group
-        Group("chat-%s" % room_name).add(message.reply_channel)
-    else:
-        # Close the connection.
-        message.reply_channel.send({"close": True})
-
-# Connected to websocket.receive
-@channel_session
-def ws_message(message, room_name):
-    Group("chat-%s" % room_name).send({
-        "text": json.dumps({
-            "text": message["text"],
-            "username": message.channel_session["username"],
-        }),
-    })
-# fmt: on
-
-PERSISTING_ROUTING = [
-    route("websocket.connect", ws_connect, path=r"^/(?P<room_name>[a-zA-Z0-9_]+)/$"),
-    route("websocket.receive", ws_message, path=r"^/(?P<room_name>[a-zA-Z0-9_]+)/$"),
-]
+# The tutorial's "Persisting Data" consumers and routing, as written there.
+PERSISTING_ROUTING = persisting.channel_routing
 
 
 def test_tutorial_persisting_data(layer: ChannelLayerWrapper, run_worker: RunWorker) -> None:
