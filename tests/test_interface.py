@@ -11,7 +11,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.interface import Deployment, http, http_json
-from tests.redis_server import RedisServer
 
 BOTH = pytest.mark.parametrize("kind", ["runserver", "daphne"])
 
@@ -196,27 +195,6 @@ def test_no_worker_reply_within_the_http_timeout_answers_503(deployments) -> Non
     assert status == 503
     assert b"failed to respond" in body
     assert time.monotonic() - started < 30
-
-
-def test_the_server_recovers_after_a_redis_restart(deployments, redis_server: RedisServer) -> None:
-    server = deployments(
-        "daphne", "tests.project.sockets.channel_routing", redis_url=redis_server.url
-    )
-    assert http(server.url + "/hello/")[0] == 200
-    redis_server.stop()
-    assert http(server.url + "/hello/", timeout=30)[0] == 503
-    redis_server.start()
-    deadline = time.monotonic() + 30
-    recovered = 0
-    while recovered < 6:  # several in a row, so both workers have reconnected
-        recovered = recovered + 1 if http(server.url + "/hello/", timeout=30)[0] == 200 else 0
-        assert time.monotonic() < deadline, "the server did not recover"
-    # Every worker is back too: each takes some of these sockets.
-    for _ in range(6):
-        with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
-            ws.send("back")
-            assert ws.recv(timeout=20) == "back"
-    assert all(process.process.poll() is None for process in server.processes)
 
 
 def test_a_view_raising_response_later_is_answered_by_another_consumer(

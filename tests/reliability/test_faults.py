@@ -154,3 +154,40 @@ def test_an_oversized_request_body_gets_413(deployments) -> None:
     )
     assert status == 200
     assert b'"size": 1000' in body
+
+
+def test_a_redis_restart_during_traffic(deployments, redis_server) -> None:
+    """In-flight requests fail fast (503 / 1011), no process exits, all recovers in seconds."""
+    server = deployments("daphne", ROUTING, redis_url=redis_server.url)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            statuses.append(http(server.url + "/hello/", timeout=30)[0])
+
+    with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
+        ws.send("before")
+        assert ws.recv(timeout=20) == "before"
+        client = threading.Thread(target=traffic)
+        client.start()
+        while statuses.count(200) < 5:  # traffic is flowing
+            time.sleep(0.05)
+        redis_server.stop()
+        with pytest.raises(ConnectionClosed) as closed:  # the open socket: 1011, no hang
+            ws.recv(timeout=30)
+        assert closed.value.rcvd.code == 1011
+        redis_server.start()
+        deadline = time.monotonic() + 30
+        while statuses[-6:] != [200] * 6:  # several in a row: both workers are back
+            assert time.monotonic() < deadline, f"no recovery: {statuses[-20:]}"
+            time.sleep(0.1)
+        stop.set()
+        client.join(30)
+    assert set(statuses) <= {200, 503}  # failures are quick 503s, nothing else
+    assert 503 in statuses
+    for _ in range(6):  # sockets work again, on every worker
+        with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
+            ws.send("after")
+            assert ws.recv(timeout=20) == "after"
+    assert all(process.process.poll() is None for process in server.processes)
