@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .backoff import asend_when_room
 from .exceptions import ChannelFull, MessageTooLarge
 
 logger = logging.getLogger("channels.bridge")
@@ -270,15 +271,9 @@ class HttpConnection(_Connection):
 
     async def _send_chunk(self, body_channel: str, chunk: dict[str, Any]) -> None:
         # A body channel is read by one worker at its own pace: wait while it is full.
-        deadline = asyncio.get_running_loop().time() + self.bridge.settings.http_timeout
-        while True:
-            try:
-                await self.layer.asend(body_channel, chunk)
-                return
-            except ChannelFull:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(0.01)
+        await asend_when_room(
+            lambda: self.layer.asend(body_channel, chunk), self.bridge.settings.http_timeout
+        )
 
     async def _wait_disconnect(self) -> None:
         while (await self.receive())["type"] != "http.disconnect":
@@ -413,18 +408,10 @@ class WebSocketConnection(_Connection):
 
     async def _send_frame(self, message: dict[str, Any]) -> None:
         """Send one frame's message, waiting (not reading more frames) while the channel is full."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.bridge.settings.receive_full_timeout
-        pause = 0.005
-        while True:
-            try:
-                await self.layer.asend("websocket.receive", message)
-                return
-            except ChannelFull:
-                if loop.time() + pause > deadline:
-                    raise
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.25)
+        await asend_when_room(
+            lambda: self.layer.asend("websocket.receive", message),
+            self.bridge.settings.receive_full_timeout,
+        )
 
     async def _close_muted(self, code: int) -> None:
         self.muted = True

@@ -27,7 +27,8 @@ from django.core.handlers.asgi import ASGIRequest, get_script_prefix
 from django.core.handlers.exception import response_for_exception
 from django.urls import set_script_prefix
 
-from .exceptions import ChannelFull, RequestAborted, RequestTimeout, ResponseLater
+from .backoff import send_when_room
+from .exceptions import RequestAborted, RequestTimeout, ResponseLater
 
 logger = logging.getLogger("channels.handler")
 
@@ -216,17 +217,9 @@ class ViewConsumer:
             self._send(message, reply)
 
     def _send(self, message: Any, reply: Reply) -> None:
-        deadline = time.monotonic() + self.full_retry_deadline
-        pause = 0.01
-        while True:
-            try:
-                message.reply_channel.send(reply, immediately=True)
-                return
-            except ChannelFull:
-                if time.monotonic() + pause > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 1.0)
+        send_when_room(
+            lambda: message.reply_channel.send(reply, immediately=True), self.full_retry_deadline
+        )
 
 
 view_consumer = ViewConsumer()

@@ -10,15 +10,15 @@ follows async consumers across ``await``.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
-import time
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from .backoff import asend_when_room, send_when_room
 from .exceptions import ChannelFull
 
 logger = logging.getLogger("channels.outbox")
@@ -36,8 +36,6 @@ class Outbox:
 
     #: Seconds a flush keeps retrying a full channel before it gives up on that message.
     full_retry_deadline = 2.0
-    #: First pause between retries; it doubles each time.
-    full_retry_backoff = 0.02
 
     def __init__(self) -> None:
         # (layer, method name, target name, content)
@@ -78,41 +76,25 @@ class Outbox:
         """Send everything queued, retrying full channels for a bounded time."""
         pending, self.pending = self.pending, []
         for layer, method, target, content in pending:
-            deadline = time.monotonic() + self.full_retry_deadline
-            pause = self.full_retry_backoff
-            while True:
-                try:
-                    getattr(layer, method)(target, content)
-                    break
-                except ChannelFull:
-                    if time.monotonic() + pause > deadline:
-                        logger.error("Dropped a message to %s: the channel stayed full", target)
-                        break
-                    time.sleep(pause)
-                    pause *= 2
-                except Exception:
-                    logger.exception("Could not send a message to %s", target)
-                    break
+            try:
+                send = functools.partial(getattr(layer, method), target, content)
+                send_when_room(send, self.full_retry_deadline)
+            except ChannelFull:
+                logger.error("Dropped a message to %s: the channel stayed full", target)
+            except Exception:
+                logger.exception("Could not send a message to %s", target)
         self._run_callbacks()
 
     async def aflush(self) -> None:
         """Async twin of :meth:`flush`."""
         pending, self.pending = self.pending, []
         for layer, method, target, content in pending:
-            deadline = time.monotonic() + self.full_retry_deadline
-            pause = self.full_retry_backoff
-            while True:
-                try:
-                    await getattr(layer, "a" + method)(target, content)
-                    break
-                except ChannelFull:
-                    if time.monotonic() + pause > deadline:
-                        logger.error("Dropped a message to %s: the channel stayed full", target)
-                        break
-                    await asyncio.sleep(pause)
-                    pause *= 2
-                except Exception:
-                    logger.exception("Could not send a message to %s", target)
-                    break
+            try:
+                asend = functools.partial(getattr(layer, "a" + method), target, content)
+                await asend_when_room(asend, self.full_retry_deadline)
+            except ChannelFull:
+                logger.error("Dropped a message to %s: the channel stayed full", target)
+            except Exception:
+                logger.exception("Could not send a message to %s", target)
         if self.callbacks:
             await sync_to_async(self._run_callbacks)()

@@ -22,7 +22,6 @@ import functools
 import hashlib
 import inspect
 import logging
-import time
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any
@@ -35,6 +34,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
 
+from .backoff import send_when_room
 from .channel import Channel
 from .exceptions import ChannelFull, ConsumeLater
 from .message import Message
@@ -89,7 +89,11 @@ class ChannelSessions:
 
     def http_session(self, content: dict[str, Any]) -> SessionBase | None:
         """Return the HTTP session named by a message's query string or cookies, if any."""
-        key = session_key_from(content)
+        return self.http_session_by_key(session_key_from(content))
+
+    @staticmethod
+    def http_session_by_key(key: str | None) -> SessionBase | None:
+        """Return the HTTP session with *key* (``SESSION_ENGINE``), or None without a key."""
         if not key:
             return None
         return import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
@@ -230,10 +234,8 @@ def _open_both(message: Message) -> tuple[bool, bool]:
             message.channel_session[HTTP_SESSION_KEY] = key
         else:
             key = message.channel_session.get(HTTP_SESSION_KEY)
-        if key:
-            engine = import_module(settings.SESSION_ENGINE)
-            message.http_session = engine.SessionStore(session_key=key)
-            opened_http = True
+        message.http_session = sessions.http_session_by_key(key)
+        opened_http = message.http_session is not None
     return opened_channel, opened_http
 
 
@@ -305,19 +307,11 @@ RELEASE_DEADLINE = 30.0
 def _resend(layer: Any, waiting: str, content: dict[str, Any]) -> None:
     """Put a released message back on its own channel, waiting while that is full."""
     original = content.pop(ORIGINAL_CHANNEL_KEY)
-    deadline = time.monotonic() + RELEASE_DEADLINE
-    pause = 0.005
-    while True:
-        try:
-            layer.send(original, content)
-            return
-        except ChannelFull:
-            if time.monotonic() + pause > deadline:
-                logger.error("%s stayed full: a released message waits again", original)
-                layer.send(waiting, {**content, ORIGINAL_CHANNEL_KEY: original})
-                return
-            time.sleep(pause)
-            pause = min(pause * 2, 0.25)
+    try:
+        send_when_room(lambda: layer.send(original, content), RELEASE_DEADLINE)
+    except ChannelFull:
+        logger.error("%s stayed full: a released message waits again", original)
+        layer.send(waiting, {**content, ORIGINAL_CHANNEL_KEY: original})
 
 
 def _release_waiting(message: Message, slight: bool) -> None:

@@ -47,15 +47,6 @@ def layer(make_layer: MakeLayer) -> BaseChannelLayer:
     return make_layer()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for something time-driven (an expiry) to become true, or fail."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not reached in time")
-        time.sleep(0.05)
-
-
 def test_send_then_receive(layer: BaseChannelLayer) -> None:
     layer.send("sr_test", {"value": "blue"})
     layer.send("sr_test", {"value": "green"})
