@@ -16,7 +16,7 @@ setup(
     install_requires=[
         "Django>=4.2",
         "asgiref>=3.6",
-        "redis>=5.0",
+        "redis>=5.3",  # get_connection() without arguments
         "hiredis>=2.0",  # redis-py parses replies in C: +34% echo round trips under load
         "msgpack>=1.0",
         "daphne>=4.0",
@@ -25,8 +25,10 @@ setup(
     ],
     extras_require={
         "crypto": ["cryptography>=3.4"],
+        "tls": ["twisted[tls]"],  # pyOpenSSL + service_identity for daphne's ssl: endpoints
         "tests": [
             "cryptography>=3.4",
+            "twisted[tls]",
             "pytest>=7.4",
             "pytest-asyncio>=0.23",
             "pytest-django>=4.5",

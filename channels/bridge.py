@@ -9,6 +9,9 @@ client.
 Every reply channel of a process shares one process-specific prefix
 (``daphne.response.<random>!<random>``), so one receive loop per process,
 :class:`ReplyDispatcher`, reads all replies and hands each to its connection.
+WebSocket replies are written to the socket right there, in the loop: daphne's
+``send`` never waits, so a hop through a per-connection task would only add
+latency and CPU to every frame.
 """
 
 from __future__ import annotations
@@ -29,9 +32,14 @@ logger = logging.getLogger("channels.bridge")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+#: What a connection registers to receive its replies; may return an awaitable.
+Deliver = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 #: Put in a connection's reply queue when the layer cannot be read.
 LAYER_DOWN: dict[str, Any] = {"__layer_down__": True}
+
+#: Close codes a server may send (RFC 6455 section 7.4 and the IANA registry).
+SERVER_CLOSE_CODES = frozenset((*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)))
 
 HTTP_REPLY_KEYS = {"status", "headers", "content", "more_content"}
 WEBSOCKET_REPLY_KEYS = {"accept", "close", "text", "bytes"}
@@ -74,10 +82,10 @@ class ReplyDispatcher:
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.prefix = f"daphne.response.{secrets.token_hex(6)}!"
-        self.connections: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.connections: dict[str, Deliver] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def register(self, deliver: Callable[[dict[str, Any]], None]) -> str:
+    def register(self, deliver: Deliver) -> str:
         """Return a new reply channel whose messages go to *deliver*."""
         name = self.layer.new_channel(self.prefix)
         self.connections[name] = deliver
@@ -98,7 +106,7 @@ class ReplyDispatcher:
             except Exception as exc:
                 logger.warning("Cannot read replies from the channel layer (%s)", exc)
                 for deliver in list(self.connections.values()):
-                    deliver(LAYER_DOWN)
+                    await self._deliver(deliver, LAYER_DOWN)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
                 continue
@@ -109,7 +117,18 @@ class ReplyDispatcher:
             if deliver is None:
                 logger.debug("Dropped a reply: its connection has gone")
             else:
-                deliver(message)
+                await self._deliver(deliver, message)
+
+    @staticmethod
+    async def _deliver(deliver: Deliver, message: dict[str, Any]) -> None:
+        try:
+            pending = deliver(message)
+            if pending is not None:
+                await pending
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one connection's trouble never stops the loop
+            logger.exception("Failed to relay a reply")
 
 
 class Bridge:
@@ -176,12 +195,15 @@ class _Connection:
         self.scope = scope
         self.receive = receive
         self.send = send
-        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.dispatcher = bridge.dispatcher()
-        self.reply_channel = self.dispatcher.register(self.replies.put_nowait)
+        self.reply_channel = self.dispatcher.register(self.deliver)
         # Logs name the connection by path: a reply channel keys its sessions.
         self.label = f"{scope.get('type')} {scope.get('path')}"
         self._warned: set[str] = set()
+
+    def deliver(self, reply: dict[str, Any]) -> Awaitable[None] | None:
+        """Take one reply from the dispatcher (called in its loop)."""
+        raise NotImplementedError
 
     def warn_unknown_keys(self, reply: dict[str, Any], known: set[str]) -> None:
         unknown = set(reply) - known - self._warned
@@ -192,6 +214,14 @@ class _Connection:
 
 class HttpConnection(_Connection):
     """One HTTP request: send ``http.request``, relay the response chunks."""
+
+    def __init__(self, bridge: Bridge, scope: Scope, receive: Receive, send: Send) -> None:
+        # Before the base registers the reply channel: replies go to this queue.
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        super().__init__(bridge, scope, receive, send)
+
+    def deliver(self, reply: dict[str, Any]) -> None:
+        self.replies.put_nowait(reply)
 
     async def run(self) -> None:
         try:
@@ -350,6 +380,31 @@ class HttpConnection(_Connection):
         await self.send({"type": "http.response.body", "body": body})
 
 
+def _daphne_protocol(send: Send) -> Any:
+    """The Twisted protocol of a daphne connection, or None under another server.
+
+    daphne's ``send`` is a partial of its server's reply handler, bound to the
+    connection's protocol.
+    """
+    args = getattr(send, "args", ())
+    return args[0] if args else None
+
+
+def _websocket_scheme(send: Send) -> str:
+    """``"wss"`` or ``"ws"`` for a WebSocket scope that does not say.
+
+    daphne 4 leaves ``scheme`` out of WebSocket scopes (django/daphne#538); the
+    connection's transport tells TLS apart, as daphne itself does for HTTP.
+    """
+    transport = getattr(_daphne_protocol(send), "transport", None)
+    if transport is not None:
+        from twisted.internet.interfaces import ISSLTransport
+
+        if ISSLTransport(transport, None) is not None:
+            return "wss"
+    return "ws"
+
+
 def _to_bytes(value: str | bytes) -> bytes:
     return value.encode("latin-1") if isinstance(value, str) else bytes(value)
 
@@ -360,48 +415,55 @@ class WebSocketConnection(_Connection):
     #: Seconds to wait for the client to see a server-side close before giving up on it.
     close_timeout = 10.0
 
-    async def run(self) -> None:
+    def __init__(self, bridge: Bridge, scope: Scope, receive: Receive, send: Send) -> None:
+        super().__init__(bridge, scope, receive, send)
         self.order = 0
-        self.path = self.scope["path"]
+        self.path = scope["path"]
         self.open = False
         self.disconnect_sent = False
         self.muted = False
+        #: Resolved once a reply has finished the socket (a close or a rejection).
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def run(self) -> None:
         try:
             await self._run()
         finally:
             self.dispatcher.forget(self.reply_channel)
+
+    async def deliver(self, reply: dict[str, Any]) -> None:
+        if self.finished.done():
+            return  # the socket is finished; later replies are dropped quietly
+        if not await self._reply(reply):
+            self.finished.set_result(None)
 
     async def _run(self) -> None:
         event = await self.receive()
         if event["type"] != "websocket.connect":
             return
         message = {**_common_keys(self.scope, self.reply_channel), "order": 0}
-        message["scheme"] = self.scope.get("scheme", "ws")
+        message["scheme"] = self.scope.get("scheme") or _websocket_scheme(self.send)
         try:
             await self.layer.asend("websocket.connect", message)
         except ChannelFull:
             # daphne cannot answer a handshake with 503: accept, then "try again later".
             await self.send({"type": "websocket.accept"})
-            await self.send({"type": "websocket.close", "code": 1013})
+            await self._close(1013)
             return
         except ConnectionError:
             # As with a full queue: accept so the client sees 1011, not a bare 403.
             await self.send({"type": "websocket.accept"})
-            await self.send({"type": "websocket.close", "code": 1011})
+            await self._close(1011)
             return
         client = asyncio.ensure_future(self._client_events())
         try:
-            while not client.done():
-                waiting = asyncio.ensure_future(self.replies.get())
-                await asyncio.wait({waiting, client}, return_when=asyncio.FIRST_COMPLETED)
-                if not waiting.done():
-                    waiting.cancel()
-                elif not await self._reply(waiting.result()):
-                    break
+            await asyncio.wait({self.finished, client}, return_when=asyncio.FIRST_COMPLETED)
             # However the socket ended, consumers hear of it once, so they can
             # leave their groups: wait for the client's side of the close.
             await asyncio.wait({client}, timeout=self.close_timeout)
         finally:
+            if not self.finished.done():
+                self.finished.set_result(None)
             client.cancel()
             if not self.disconnect_sent:
                 await self._send_disconnect(1006)
@@ -415,7 +477,24 @@ class WebSocketConnection(_Connection):
 
     async def _close_muted(self, code: int) -> None:
         self.muted = True
-        await self.send({"type": "websocket.close", "code": code})
+        await self._close(code)
+
+    async def _close(self, code: int) -> None:
+        """Close the open socket with *code*, including the server's own codes.
+
+        daphne hands ``websocket.close`` to autobahn's application-level close,
+        which accepts only 1000 and 3000-4999. 1011 (server error), 1013 (try
+        again later) and the other codes RFC 6455 lets a server send go out as
+        daphne sends its own 1011: as a close frame on the connection.
+        """
+        if code == 1000 or 3000 <= code <= 4999:
+            await self.send({"type": "websocket.close", "code": code})
+            return
+        protocol = _daphne_protocol(self.send)
+        if protocol is None or not hasattr(protocol, "sendCloseFrame"):
+            await self.send({"type": "websocket.close", "code": code})  # another server
+        elif protocol.state == protocol.STATE_OPEN:
+            protocol.sendCloseFrame(code=code, isReply=False)
 
     async def _send_disconnect(self, code: int) -> None:
         self.disconnect_sent = True
@@ -435,7 +514,7 @@ class WebSocketConnection(_Connection):
     async def _reply(self, reply: dict[str, Any]) -> bool:
         """Relay one reply to the client; return False once the socket is finished."""
         if reply is LAYER_DOWN:
-            await self.send({"type": "websocket.close", "code": 1011})
+            await self._close(1011)
             return False
         self.warn_unknown_keys(reply, WEBSOCKET_REPLY_KEYS)
         text, data = reply.get("text"), reply.get("bytes")
@@ -455,10 +534,22 @@ class WebSocketConnection(_Connection):
         elif data is not None:
             await self.send({"type": "websocket.send", "bytes": data})
         if close:
-            code = 1000 if close is True else int(close)
-            await self.send({"type": "websocket.close", "code": code})
+            await self._close(self._close_code(close))
             return False
         return True
+
+    def _close_code(self, close: Any) -> int:
+        if close is True:
+            return 1000
+        if isinstance(close, int) and close in SERVER_CLOSE_CODES:
+            return close
+        logger.warning(
+            "Closed %s with 1000 instead of the close code %r: use True, 1000-1003, "
+            "1007-1014 or 3000-4999",
+            self.label,
+            close,
+        )
+        return 1000
 
     async def _client_events(self) -> None:
         while True:

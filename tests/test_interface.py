@@ -145,13 +145,21 @@ def test_frames_keep_their_order_and_type(views_server: Deployment) -> None:
         assert ws.recv(timeout=20) == big
 
 
-def test_consumer_close_codes_reach_the_client(views_server: Deployment) -> None:
+@pytest.mark.parametrize(
+    ("asked", "sent"),
+    [(4001, 4001), (1011, 1011), (1013, 1013), (1006, 1000)],
+    ids=["private", "server-error", "try-again", "not-sendable"],
+)
+def test_consumer_close_codes_reach_the_client(
+    views_server: Deployment, asked: int, sent: int
+) -> None:
+    # daphne passes only 1000 and 3000-4999 on; the server's own codes go too.
     views_server.layer.flush()
     with connect(views_server.ws_url + "/ws/echo/", open_timeout=20) as ws:
-        ws.send("close 4001")
+        ws.send(f"close {asked}")
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=20)
-    assert closed.value.rcvd.code == 4001
+    assert closed.value.rcvd.code == sent
     event = views_server.event()
     assert event["path"] == "/ws/echo/"
     assert event["order"] == 2

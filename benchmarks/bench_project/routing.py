@@ -1,14 +1,16 @@
 """Routings of our benchmark deployments.
 
 ``worker_routing``: the worker benchmark's channels. ``websocket_routing``:
-the test project's group chat under ``/ws/chat/`` plus its socket routing
-(``/ws/echo/`` echoes; HTTP goes to the Django views), so one deployment
-serves both the echo and the fan-out measurements.
+the tutorial's echo consumer under ``/ws/echo/`` (it replies with the text
+alone, as Channels 4's echo does), the tutorial's group chat under
+``/ws/chat/``, then the test project's socket routing (which accepts the
+sockets; HTTP goes to the Django views), so one deployment serves both the
+echo and the fan-out measurements.
 """
 
 from channels.routing import include, route
 from tests.project import sockets
-from tests.project.tutorial import chat
+from tests.project.tutorial import chat, echo
 
 from . import consumers
 
@@ -20,6 +22,7 @@ worker_routing = [
 ]
 
 websocket_routing = [
+    include(echo.channel_routing, path=r"^/ws/echo/"),
     include(chat.channel_routing, path=r"^/ws/chat/"),
     *sockets.channel_routing,
 ]
