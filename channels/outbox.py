@@ -85,6 +85,27 @@ class Outbox:
                 logger.exception("Could not send a message to %s", target)
         self._run_callbacks()
 
+    def flush_and_poll(self, layer: Any, channels: list[str]) -> tuple[str | None, Any]:
+        """Flush, and take a message waiting on *channels* of *layer* in the same round trip.
+
+        The worker's way to finish a consumer: when every queued send is a plain
+        send on *layer*, the sends and the pop share one round trip (see
+        ``send_then_poll``). Returns ``(None, None)`` if nothing was taken.
+        """
+        pending = self.pending
+        if not pending or any(item[0] is not layer or item[1] != "send" for item in pending):
+            self.flush()
+            return None, None
+        self.pending = []
+        errors, received = layer.send_then_poll([item[2:] for item in pending], channels)
+        for item, error in zip(pending, errors, strict=True):
+            if isinstance(error, ChannelFull):
+                self.pending.append(item)  # retried below, for a bounded time
+            elif error is not None:
+                logger.error("Could not send a message to %s", item[2], exc_info=error)
+        self.flush()
+        return received
+
     async def aflush(self) -> None:
         """Async twin of :meth:`flush`."""
         pending, self.pending = self.pending, []

@@ -69,6 +69,9 @@ class Worker:
     receive_timeout = 1.0
     #: Longest pause between attempts to reach a layer that is down.
     max_reconnect_delay = 2.0
+    #: Take the next message in the same round trip as a sync consumer's sends
+    #: (only a worker that goes on to handle it may do so).
+    poll_with_sends = True
 
     def __init__(
         self,
@@ -129,36 +132,47 @@ class Worker:
     def _receive_loop(self) -> None:
         worker_ready.send(sender=type(self), worker=self)
         delay = 0.1
-        while not self._stopping.is_set():
-            try:
-                channel, content = self.channel_layer.receive(
-                    self.channels, block=True, timeout=self.receive_timeout
-                )
-            except ConnectionError as exc:
-                logger.warning("Channel layer unreachable (%s); retrying in %.1f s", exc, delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, self.max_reconnect_delay)
-                continue
-            except Exception:
-                logger.exception("Receiving from the channel layer failed")
-                self._stopping.wait(delay)
-                continue
-            delay = 0.1
+        # A message taken in the same round trip as the last consumer's sends.
+        taken: tuple[str | None, Any] = (None, None)
+        while True:
+            channel, content = taken
+            taken = (None, None)
+            if channel is None:
+                if self._stopping.is_set():  # never with a taken message in hand
+                    break
+                try:
+                    channel, content = self.channel_layer.receive(
+                        self.channels, block=True, timeout=self.receive_timeout
+                    )
+                except ConnectionError as exc:
+                    logger.warning("Channel layer unreachable (%s); retrying in %.1f s", exc, delay)
+                    self._stopping.wait(delay)
+                    delay = min(delay * 2, self.max_reconnect_delay)
+                    continue
+                except Exception:
+                    logger.exception("Receiving from the channel layer failed")
+                    self._stopping.wait(delay)
+                    continue
+                delay = 0.1
             if channel is not None:
                 try:
-                    self.handle(channel, content)
+                    taken = self.handle(channel, content)
                 except Exception:  # a worker never dies of one message
                     logger.exception("Failed to handle a message on %s", channel)
 
     # Handling one message ------------------------------------------------
 
-    def handle(self, channel: str, content: dict[str, Any]) -> None:
-        """Route one message and run (or schedule) its consumer."""
+    def handle(self, channel: str, content: dict[str, Any]) -> tuple[str | None, Any]:
+        """Route one message and run (or schedule) its consumer.
+
+        Returns the next message when a sync consumer's sends could take it
+        in the same round trip, else ``(None, None)``.
+        """
         message = Message(content, channel, self.channel_layer)
         found = self.router.match(message)
         if found is None:
             logger.debug("No route for a message on %s; dropped", channel)
-            return
+            return None, None
         consumer, kwargs = found
         if self.callback is not None:
             self.callback(channel, message, consumer)
@@ -168,21 +182,34 @@ class Worker:
             )
             self._async_pending.add(future)
             future.add_done_callback(self._async_pending.discard)
-        else:
-            self._run_sync(consumer, message, kwargs)
+            return None, None
+        return self._run_sync(consumer, message, kwargs)
 
-    def _run_sync(self, consumer: Any, message: Message, kwargs: dict[str, Any]) -> None:
+    def _run_sync(
+        self, consumer: Any, message: Message, kwargs: dict[str, Any]
+    ) -> tuple[str | None, Any]:
         consumer_started.send(sender=type(self), message=message)
         outbox = Outbox()
+        taken: tuple[str | None, Any] = (None, None)
         try:
-            with outbox:
-                consumer(message, **kwargs)
-        except Exception as exc:
-            outbox.discard()
-            self.handle_exception(exc, consumer, message)
+            try:
+                with outbox:
+                    consumer(message, **kwargs)
+            except Exception as exc:
+                outbox.discard()
+                self.handle_exception(exc, consumer, message)
+            if self._stopping.is_set() or not self.poll_with_sends:
+                outbox.flush()
+            else:
+                taken = outbox.flush_and_poll(self.channel_layer, self.channels)
         finally:
-            outbox.flush()  # the sends of a consumer that succeeded, and callbacks
-            consumer_finished.send(sender=type(self), message=message)
+            outbox.discard()  # only left over when a BaseException cut the run short
+            outbox.flush()  # its callbacks still run
+            try:
+                consumer_finished.send(sender=type(self), message=message)
+            except Exception:  # the message taken above must not be lost
+                logger.exception("A consumer_finished receiver failed")
+        return taken
 
     async def _run_async(self, consumer: Any, message: Message, kwargs: dict[str, Any]) -> None:
         await sync_to_async(consumer_started.send)(sender=type(self), message=message)

@@ -93,3 +93,15 @@ class RedisServer:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def command_calls(url: str, command: str) -> int:
+    """How many times the Redis server at *url* has run *command* (``INFO commandstats``)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats").get(f"cmdstat_{command.lower()}", {})
+        return stats.get("calls", 0)
+    finally:
+        client.close()

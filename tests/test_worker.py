@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from channels import Channel, Group
-from channels.asgi import ChannelLayerWrapper
+from channels.asgi import ChannelLayerWrapper, channel_layers
 from channels.exceptions import ConsumeLater, DenyConnection
+from channels.layers.redis import RedisChannelLayer
 from channels.routing import Router, route
 from channels.signals import consumer_finished, consumer_started
 from channels.worker import Worker, filter_channels
+from tests.redis_server import command_calls
 from tests.workers import RunWorker, expect
 
 
@@ -227,3 +230,64 @@ def test_channel_globs() -> None:
 def test_a_worker_with_nothing_to_listen_on_is_refused(layer: ChannelLayerWrapper) -> None:
     with pytest.raises(ValueError, match="No channels left"):
         Worker(layer, Router([]), only_channels=["nothing.*"])
+
+
+@pytest.fixture
+def redis_layer(redis_url: str, unique_prefix: str) -> Iterator[ChannelLayerWrapper]:
+    """A Redis layer installed as the default one (the worker takes messages with its sends)."""
+    layer = ChannelLayerWrapper(
+        RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix), "default", None
+    )
+    old = channel_layers.set("default", layer)
+    yield layer
+    channel_layers.set("default", old)
+    layer.flush()
+    layer.close()
+
+
+def test_a_backlog_is_taken_with_the_replies_exactly_once_and_in_order(
+    redis_layer: ChannelLayerWrapper, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def consumer(message):
+        if message["n"] == 3:
+            raise RuntimeError("boom")  # its sends are dropped; the next message still runs
+        message.reply_channel.send({"n": message["n"]})
+
+    for n in range(90):  # a channel holds 100
+        send(redis_layer, "backlog", n=n)
+    blpops_before = command_calls(redis_url, "BLPOP")
+    worker = Worker(redis_layer, Router([route("backlog", consumer)]))
+    worker.receive_timeout = 0.2
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        got = [expect(redis_layer, "reply")["n"] for _ in range(89)]
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert got == [n for n in range(90) if n != 3]
+    assert redis_layer.receive(["reply", "backlog"]) == (None, None)
+    # Each message after the first came with the previous consumer's reply, not
+    # with a blocking receive of its own (the test's 89 reads are BLPOPs; idle
+    # receives of the worker add a few).
+    assert command_calls(redis_url, "BLPOP") - blpops_before - 89 < 30
+    assert "boom" in caplog.text
+
+
+def test_a_stopping_worker_takes_no_more_messages(redis_layer: ChannelLayerWrapper) -> None:
+    def consumer(message):
+        if message["n"] == 0:
+            worker.stop()
+        message.reply_channel.send({"n": message["n"]})
+
+    worker = Worker(redis_layer, Router([route("stopping", consumer)]))
+    worker.receive_timeout = 0.2
+    for n in range(3):
+        send(redis_layer, "stopping", n=n)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert expect(redis_layer, "reply") == {"n": 0}
+    assert redis_layer.receive(["reply"]) == (None, None)
+    assert [redis_layer.receive(["stopping"])[1]["n"] for _ in range(2)] == [1, 2]

@@ -13,7 +13,7 @@ import fnmatch
 import re
 import secrets
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -139,6 +139,27 @@ class BaseChannelLayer:
             "receive_many() is deprecated; use receive()", DeprecationWarning, stacklevel=2
         )
         return self.receive(channels, block=block)
+
+    def send_then_poll(
+        self, sends: Sequence[tuple[str, Message]], channels: Iterable[str]
+    ) -> tuple[list[Exception | None], ReceiveResult]:
+        """Send each ``(channel, message)`` in order, then maybe take a message.
+
+        The worker calls this when a consumer has finished: a backend that can
+        send and pop in one round trip returns a message already waiting on
+        *channels*; ``(None, None)`` only means none was taken this way. The
+        first list holds each send's exception (``ChannelFull``...), or None.
+        This default sends one by one and takes nothing.
+        """
+        errors: list[Exception | None] = []
+        for channel, message in sends:
+            try:
+                self.send(channel, message)
+            except Exception as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors, (None, None)
 
     def close(self) -> None:
         """Release connections and other resources (optional)."""

@@ -1,9 +1,11 @@
-"""Coalesce concurrent async script calls into one pipeline per event-loop turn.
+"""Coalesce concurrent async script calls into pipelines, one in flight at a time.
 
 An interface server sends one message per WebSocket frame; with many busy
-sockets, dozens of sends are in flight at once. Sending those that arrive in
-the same turn of the event loop as one pipeline costs one round trip and one
-pass through redis-py for all of them, instead of one each.
+sockets, dozens of sends are in flight at once. Calls made while a pipeline
+is on its way to Redis wait for it and then go together as the next one, so
+the busier the server, the bigger the batches: one round trip, one write and
+one pass through the client code for all of them instead of one each. An
+idle server's call goes out on the next turn of the event loop.
 """
 
 from __future__ import annotations
@@ -14,32 +16,40 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from .redis_pipeline import apipeline
 from .redis_scripts import Script
 
 _Call = tuple[Script, Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
 
 
 class ScriptBatcher:
-    """Run script calls for one Redis client, batched per event-loop turn."""
+    """Run script calls for one Redis client in batches, one batch in flight at a time."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self._pending: list[_Call] = []
+        self._sender: asyncio.Task[None] | None = None
 
     def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
         """Queue one ``EVALSHA``; the future resolves to its result or raises its error."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._start_flush)
         self._pending.append((script, keys, args, future))
+        if self._sender is None:
+            # Starts on the next turn of the loop, after the calls of this one.
+            self._sender = loop.create_task(self._send_all())
         return future
 
-    def _start_flush(self) -> None:
-        batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._flush(batch))
-        # The results reach the callers' futures; keep a reference until done.
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    async def _send_all(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._flush(batch)
+        finally:
+            self._sender = None
+            left, self._pending = self._pending, []
+            for *_, future in left:  # only when this task was cancelled
+                future.cancel()
 
     async def _flush(self, batch: list[_Call]) -> None:
         try:
@@ -75,17 +85,7 @@ class ScriptBatcher:
         return results
 
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:
-        if len(batch) == 1:
-            script, keys, args, _ = batch[0]
-            try:
-                return [
-                    await self.client.execute_command(
-                        "EVALSHA", script.sha, len(keys), *keys, *args
-                    )
-                ]
-            except NoScriptError as exc:
-                return [exc]
-        pipe = self.client.pipeline(transaction=False)
-        for script, keys, args, _ in batch:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        return await pipe.execute(raise_on_error=False)
+        commands = [
+            ("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in batch
+        ]
+        return await apipeline(self.client, commands)

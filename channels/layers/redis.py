@@ -11,6 +11,7 @@ process's ``prefix!`` channels and each group live on one shard.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
@@ -35,6 +36,7 @@ from .base import BaseChannelLayer, Message, ReceiveResult
 from .batching import ScriptBatcher
 from .hashring import HashRing
 from .names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
+from .redis_pipeline import apipeline, pipeline
 from .redis_scripts import (
     GROUP_SEND_SCRIPT,
     MEMBERS_SCRIPT,
@@ -263,6 +265,10 @@ class RedisChannelLayer(BaseChannelLayer):
                     del self._buffer[key]
         return None, None
 
+    def _take_buffered_ready(self, keys: list[str]) -> bool:
+        """Whether messages read ahead for *keys* wait in this process."""
+        return bool(self._buffer) and any(self._buffer.get(key) for key in keys)
+
     def _receive_plan(self, channels: Iterable[str]) -> tuple[list[str], dict[int, list[str]]]:
         if isinstance(channels, str):
             raise TypeError("receive() takes a list of channel names, not a single str")
@@ -352,6 +358,55 @@ class RedisChannelLayer(BaseChannelLayer):
         if status[0] >= 2:
             raise self.ChannelFull(f"Channel {channel!r} is at capacity")
 
+    def send_then_poll(
+        self, sends: Sequence[tuple[str, Message]], channels: Iterable[str]
+    ) -> tuple[list[Exception | None], ReceiveResult]:
+        """Push *sends*, then pop from *channels*, in one write and one read (one server only)."""
+        keys, by_shard = self._receive_plan(channels)
+        if len(self._shards) > 1 or not keys or self._take_buffered_ready(keys):
+            return super().send_then_poll(sends, channels)
+        errors: list[Exception | None] = [None] * len(sends)
+        commands: list[tuple[Any, ...]] = []
+        queued: list[int] = []
+        for index, (channel, message) in enumerate(sends):
+            try:
+                require_valid_channel_name(channel)
+                data = self.codec.encode(message)
+            except Exception as exc:
+                errors[index] = exc
+                continue
+            key, local, _ = self._channel_key(channel)
+            push_keys, args, _ = self._push_args({key: (local, [channel])}, data)
+            commands.append(("EVALSHA", PUSH_SCRIPT.sha, len(push_keys), *push_keys, *args))
+            queued.append(index)
+        commands.append(("EVALSHA", POP_SCRIPT.sha, len(keys), *by_shard[0]))
+        try:
+            with _translate_errors:
+                results = pipeline(self._shards[0].sync, commands)
+        except ChannelLayerConnectionError as exc:
+            for index in queued:
+                errors[index] = exc
+            return errors, (None, None)
+        for index, status in zip(queued, results, strict=False):
+            if isinstance(status, NoScriptError):  # not run (Redis lost its scripts): again
+                try:
+                    self.send(*sends[index])
+                except Exception as exc:
+                    errors[index] = exc
+            elif isinstance(status, Exception):
+                errors[index] = status
+            elif status[0] >= 2:
+                errors[index] = self.ChannelFull(f"Channel {sends[index][0]!r} is at capacity")
+        popped = results[-1]
+        if isinstance(popped, NoScriptError):  # nothing taken; the next poll can
+            # If Redis is down, the next receive finds out and reports it.
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                self._shards[0].sync.execute_command("SCRIPT", "LOAD", POP_SCRIPT.source)
+            return errors, (None, None)
+        if not popped or isinstance(popped, Exception):
+            return errors, (None, None)
+        return errors, self._deliver(popped[0].decode("ascii"), popped[1])
+
     def receive(
         self, channels: Iterable[str], block: bool = False, *, timeout: float | None = None
     ) -> ReceiveResult:
@@ -430,10 +485,12 @@ class RedisChannelLayer(BaseChannelLayer):
         safe there: a busy interface server then needs one round trip per batch
         of replies instead of one per reply.
         """
-        pipe = client.pipeline(transaction=False)
-        pipe.execute_command("BLPOP", key, wait)
-        pipe.execute_command("LPOP", key, self.process_batch - 1)
-        popped, more = await pipe.execute()
+        popped, more = await apipeline(
+            client, [("BLPOP", key, wait), ("LPOP", key, self.process_batch - 1)]
+        )
+        for result in (popped, more):
+            if isinstance(result, Exception):
+                raise result
         if popped is None:
             return None
         # All of it through the buffer, so each channel's messages stay in order.

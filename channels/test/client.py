@@ -32,6 +32,9 @@ class InlineWorker(Worker):
     ``DenyConnection``, which the worker handles) is raised to the caller.
     """
 
+    #: It handles one message only: never take the next one off the layer.
+    poll_with_sends = False
+
     def __init__(self, channel_layer: ChannelLayerWrapper) -> None:
         super().__init__(channel_layer, Router(channel_layer.resolve_routing()))
         self.errors: list[Exception] = []

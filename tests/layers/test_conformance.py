@@ -442,3 +442,45 @@ async def test_blocking_receive_on_a_process_prefix_keeps_each_channels_order(
     assert [m["n"] for name, m in got if name == "proc.o!b"] == [0, 1, 2]
     assert [m["n"] for name, m in got if name == "proc.o!a"] == [1]
     assert await layer.areceive(["proc.o!"], block=True, timeout=0.2) == (None, None)
+
+
+def test_send_then_poll_sends_in_order_and_reports_each_failure(make_layer: MakeLayer) -> None:
+    layer = make_layer(capacity=1)
+    layer.send("stp.full", {"n": 0})
+    errors, _ = layer.send_then_poll(
+        [
+            ("stp.out", {"n": 1}),
+            ("stp.full", {"n": 2}),
+            ("not a name", {"n": 3}),
+            ("stp.other", {"n": object()}),
+            ("stp.last", {"n": 5}),
+        ],
+        ["stp.idle"],
+    )
+    assert errors[0] is None
+    assert errors[4] is None
+    assert isinstance(errors[1], ChannelFull)
+    assert isinstance(errors[2], TypeError)
+    assert "invalid" in str(errors[2])
+    assert isinstance(errors[3], TypeError)
+    assert layer.receive(["stp.out"]) == ("stp.out", {"n": 1})
+    assert layer.receive(["stp.last"]) == ("stp.last", {"n": 5})
+    assert layer.receive(["stp.full"]) == ("stp.full", {"n": 0})
+    assert layer.receive(["stp.full", "stp.other"]) == (None, None)
+
+
+def test_send_then_poll_takes_at_most_one_waiting_message(make_layer: MakeLayer) -> None:
+    layer = make_layer()
+    for n in range(3):
+        layer.send("stp.in", {"n": n})
+    errors, taken = layer.send_then_poll([("stp.out", {"reply": 1})], ["stp.in"])
+    assert errors == [None]
+    assert layer.receive(["stp.out"]) == ("stp.out", {"reply": 1})
+    # A backend may take the next message in the same round trip, or leave it.
+    rest = [layer.receive(["stp.in"])[1] for _ in range(3)]
+    if isinstance(layer, RedisChannelLayer):
+        assert taken == ("stp.in", {"n": 0})
+        assert rest == [{"n": 1}, {"n": 2}, None]
+    else:
+        assert taken == (None, None)
+        assert rest == [{"n": 0}, {"n": 1}, {"n": 2}]

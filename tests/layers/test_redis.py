@@ -14,7 +14,7 @@ import redis
 
 from channels.exceptions import ChannelLayerConnectionError, InvalidChannelLayerError
 from channels.layers.redis import RedisChannelLayer
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, command_calls
 
 
 @pytest.fixture
@@ -38,14 +38,6 @@ def keys_under(url: str, prefix: str) -> list[bytes]:
     client = redis.Redis.from_url(url)
     try:
         return sorted(client.scan_iter(match=prefix + "*"))
-    finally:
-        client.close()
-
-
-def evalsha_calls(url: str) -> int:
-    client = redis.Redis.from_url(url)
-    try:
-        return client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
     finally:
         client.close()
 
@@ -101,9 +93,9 @@ def test_send_group_is_one_script_call_per_shard(
     members = [f"member{n}" for n in range(1000)]
     for member in members:
         layer.group_add("big", member)
-    before = evalsha_calls(redis_url)
+    before = command_calls(redis_url, "EVALSHA")
     layer.send_group("big", {"text": "to everyone"})
-    assert evalsha_calls(redis_url) - before == 1  # one call per shard, and there is one
+    assert command_calls(redis_url, "EVALSHA") - before == 1  # one call per shard, and there is one
     for member in members:
         assert layer.receive([member]) == (member, {"text": "to everyone"})
 
@@ -326,3 +318,42 @@ def test_send_group_drops_members_whose_messages_expired_unread(
     client.close()
     assert members == ["alive"]
     assert layer.receive(["alive"]) == ("alive", {"n": 2})
+
+
+def test_send_then_poll_survives_lost_scripts(
+    redis_url: str, make_layer: Callable[..., RedisChannelLayer]
+) -> None:
+    layer = make_layer()
+    layer.send("stp.in", {"n": 1})
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.script_flush()  # as after a Redis restart: the scripts must be loaded again
+        errors, taken = layer.send_then_poll(
+            [("stp.out", {"a": 1}), ("stp.out", {"a": 2})], ["stp.in"]
+        )
+    finally:
+        client.close()
+    assert errors == [None, None]
+    assert [layer.receive(["stp.out"])[1] for _ in range(3)] == [{"a": 1}, {"a": 2}, None]
+    # The pop found no script either: nothing was taken this time; the next poll takes it.
+    assert taken == (None, None)
+    assert layer.send_then_poll([], ["stp.in"]) == ([], ("stp.in", {"n": 1}))
+
+
+def test_send_then_poll_while_redis_is_down_reports_every_send(
+    redis_server: RedisServer,
+) -> None:
+    layer = RedisChannelLayer(hosts=[redis_server.url], prefix="stp-down:")
+    try:
+        layer.send("warm", {"n": 0})  # a pooled connection exists
+        redis_server.stop()
+        errors, taken = layer.send_then_poll([("a", {"n": 1}), ("b", {"n": 2})], ["in"])
+        assert taken == (None, None)
+        assert all(isinstance(error, ChannelLayerConnectionError) for error in errors)
+        assert len(errors) == 2
+        redis_server.start()
+        errors, taken = layer.send_then_poll([("a", {"n": 3})], ["in"])
+        assert errors == [None]
+        assert layer.receive(["a"]) == ("a", {"n": 3})
+    finally:
+        layer.close()
