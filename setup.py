@@ -17,7 +17,7 @@ setup(
         "Django>=4.2",
         "asgiref>=3.6",
         "redis>=5.3",  # get_connection() without arguments
-        "hiredis>=2.0",  # redis-py parses replies in C: +34% echo round trips under load
+        "hiredis>=3.0",  # C reply parsing and command packing: +34% echo round trips
         "msgpack>=1.0",
         "daphne>=4.0",
         "twisted>=22.4",

@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from .redis_pipeline import apipeline
+from .redis_pipeline import AsyncPinnedConnection
 from .redis_scripts import Script
 
 _Call = tuple[Script, Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
@@ -27,6 +27,7 @@ class ScriptBatcher:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self._connection = AsyncPinnedConnection(client)
         self._pending: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -76,8 +77,12 @@ class ScriptBatcher:
         if not missing:
             return results
         # Redis restarted (or flushed its scripts): load them, run those calls again.
-        for script in missing:
-            await self.client.execute_command("SCRIPT", "LOAD", script.source)
+        # On the connection that just answered: one the pool kept from before a
+        # restart would fail once.
+        loaded = await self._connection.run([("SCRIPT", "LOAD", s.source) for s in missing])
+        for result in loaded:
+            if isinstance(result, Exception):
+                raise result
         again = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         retried = await self._pipeline([batch[i] for i in again])
         for index, result in zip(again, retried, strict=True):
@@ -88,4 +93,4 @@ class ScriptBatcher:
         commands = [
             ("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in batch
         ]
-        return await apipeline(self.client, commands)
+        return await self._connection.run(commands)

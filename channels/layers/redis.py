@@ -36,7 +36,7 @@ from .base import BaseChannelLayer, Message, ReceiveResult
 from .batching import ScriptBatcher
 from .hashring import HashRing
 from .names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
-from .redis_pipeline import apipeline, pipeline
+from .redis_pipeline import AsyncPinnedConnection, PinnedConnection
 from .redis_scripts import (
     GROUP_SEND_SCRIPT,
     MEMBERS_SCRIPT,
@@ -69,6 +69,12 @@ class _TranslateErrors:
 _translate_errors = _TranslateErrors()
 
 
+def _rotated(items: list[str]) -> list[str]:
+    """*items* starting from a random one (cheaper than shuffling, as fair for BLPOP)."""
+    start = random.randrange(len(items))
+    return items[start:] + items[:start]
+
+
 class _Shard:
     """One Redis server: a thread-safe sync client and one async client per event loop."""
 
@@ -95,6 +101,10 @@ class _Shard:
         self._async = weakref.WeakKeyDictionary()
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ScriptBatcher]
         self._batchers = weakref.WeakKeyDictionary()
+        self._pinned: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, AsyncPinnedConnection]
+        ] = weakref.WeakKeyDictionary()
+        self._thread = threading.local()
 
     def _pool(self, pool_class: Any, retry: Any) -> Any:
         kwargs = {"retry": retry, **self._kwargs}
@@ -120,12 +130,29 @@ class _Shard:
             batcher = self._batchers[loop] = ScriptBatcher(self.aclient())
         return batcher
 
+    def pinned(self, key: str) -> AsyncPinnedConnection:
+        """Return this event loop's kept connection for reading the list *key*."""
+        loop = asyncio.get_running_loop()
+        connections = self._pinned.setdefault(loop, {})
+        connection = connections.get(key)
+        if connection is None:
+            connection = connections[key] = AsyncPinnedConnection(self.aclient())
+        return connection
+
+    def thread_pinned(self) -> PinnedConnection:
+        """Return this thread's kept sync connection."""
+        connection = getattr(self._thread, "connection", None)
+        if connection is None:
+            connection = self._thread.connection = PinnedConnection(self.sync)
+        return connection
+
     def close(self) -> None:
         self.sync.connection_pool.disconnect()
 
     async def aclose(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close the async client of *loop*, which must be running."""
         self._batchers.pop(loop, None)
+        self._pinned.pop(loop, None)
         client = self._async.pop(loop, None)
         if client is not None:
             await client.aclose(close_connection_pool=True)
@@ -273,11 +300,10 @@ class RedisChannelLayer(BaseChannelLayer):
         if isinstance(channels, str):
             raise TypeError("receive() takes a list of channel names, not a single str")
         keys, by_shard = self._plan(tuple(channels))
-        if len(keys) == 1:
+        if len(keys) <= 1:
             return keys, by_shard
         # A busy channel must not starve a quiet one: BLPOP serves keys in order.
-        keys = random.sample(keys, len(keys))
-        return keys, {shard: random.sample(names, len(names)) for shard, names in by_shard.items()}
+        return _rotated(keys), {shard: _rotated(names) for shard, names in by_shard.items()}
 
     def _lookup_plan(self, channels: tuple[str, ...]) -> tuple[list[str], dict[int, list[str]]]:
         """Return the list keys of *channels*, and the same keys grouped by shard."""
@@ -382,7 +408,7 @@ class RedisChannelLayer(BaseChannelLayer):
         commands.append(("EVALSHA", POP_SCRIPT.sha, len(keys), *by_shard[0]))
         try:
             with _translate_errors:
-                results = pipeline(self._shards[0].sync, commands)
+                results = self._shards[0].thread_pinned().run(commands)
         except ChannelLayerConnectionError as exc:
             for index in queued:
                 errors[index] = exc
@@ -457,7 +483,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 elif len(keys) == 1 and keys[0].endswith("!"):
                     ((shard, _),) = by_shard.items()
                     popped = await self._ablpop_process(
-                        self._shards[shard].aclient(), keys[0], wait
+                        self._shards[shard].pinned(keys[0]), keys[0], wait
                     )
                 elif len(by_shard) == 1:
                     ((shard, shard_keys),) = by_shard.items()
@@ -478,15 +504,17 @@ class RedisChannelLayer(BaseChannelLayer):
     #: Entries a process takes from its own ``prefix!`` channel in one round trip.
     process_batch = 64
 
-    async def _ablpop_process(self, client: redis.asyncio.Redis, key: str, wait: float) -> Any:
+    async def _ablpop_process(
+        self, connection: AsyncPinnedConnection, key: str, wait: float
+    ) -> Any:
         """BLPOP a process's own channel, and in the same round trip take its backlog.
 
         Only the owning process reads a ``prefix!`` channel, so reading ahead is
         safe there: a busy interface server then needs one round trip per batch
         of replies instead of one per reply.
         """
-        popped, more = await apipeline(
-            client, [("BLPOP", key, wait), ("LPOP", key, self.process_batch - 1)]
+        popped, more = await connection.run(
+            [("BLPOP", key, wait), ("LPOP", key, self.process_batch - 1)]
         )
         for result in (popped, more):
             if isinstance(result, Exception):

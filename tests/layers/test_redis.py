@@ -357,3 +357,31 @@ def test_send_then_poll_while_redis_is_down_reports_every_send(
         assert layer.receive(["a"]) == ("a", {"n": 3})
     finally:
         layer.close()
+
+
+def test_a_kept_connection_from_before_a_restart_loses_nothing(redis_server: RedisServer) -> None:
+    layer = RedisChannelLayer(hosts=[redis_server.url], prefix="kept:")
+    try:
+        layer.send_then_poll([("a", {"n": 1})], ["in"])  # the thread keeps this connection
+        redis_server.stop()
+        redis_server.start()  # nothing was sent meanwhile: the kept socket is dead, unnoticed
+        errors, _ = layer.send_then_poll([("a", {"n": 2})], ["in"])
+        assert errors == [None]
+        assert layer.receive(["a"]) == ("a", {"n": 2})
+    finally:
+        layer.close()
+
+
+async def test_async_kept_connections_from_before_a_restart_lose_nothing(
+    redis_server: RedisServer,
+) -> None:
+    layer = RedisChannelLayer(hosts=[redis_server.url], prefix="akept:")
+    try:
+        await layer.asend("a", {"n": 1})  # the batcher keeps this connection
+        # The event loop runs meanwhile, as in a server: it sees the socket close.
+        await asyncio.to_thread(redis_server.stop)
+        await asyncio.to_thread(redis_server.start)
+        await layer.asend("a", {"n": 2})
+        assert await layer.areceive(["a"]) == ("a", {"n": 2})
+    finally:
+        await layer.aclose()
