@@ -1,11 +1,12 @@
 """Coalesce concurrent async script calls into pipelines, one in flight at a time.
 
 An interface server sends one message per WebSocket frame; with many busy
-sockets, dozens of sends are in flight at once. Calls made while a pipeline
-is on its way to Redis wait for it and then go together as the next one, so
-the busier the server, the bigger the batches: one round trip, one write and
-one pass through the client code for all of them instead of one each. An
-idle server's call goes out on the next turn of the event loop.
+sockets, dozens of sends are in flight at once. A call made while the
+batcher is idle goes out at once, from the caller's own task. Calls made
+while a pipeline is on its way to Redis wait for it and then go together as
+the next one, so the busier the server, the bigger the batches: one round
+trip, one write and one pass through the client code for all of them
+instead of one each.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from redis.exceptions import NoScriptError
 from .redis_pipeline import AsyncPinnedConnection
 from .redis_scripts import Script
 
-_Call = tuple[Script, Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
+_Call = tuple[Script, Sequence[str], Sequence[Any], "asyncio.Future[Any] | None"]
 
 
 class ScriptBatcher:
@@ -29,17 +30,31 @@ class ScriptBatcher:
         self.client = client
         self._connection = AsyncPinnedConnection(client)
         self._pending: list[_Call] = []
-        self._sender: asyncio.Task[None] | None = None
+        #: True while a pipeline is in flight (from a caller's task or the sender's).
+        self._busy = False
+        self._sender: asyncio.Task[None] | None = None  # a reference keeps it alive
 
-    def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
-        """Queue one ``EVALSHA``; the future resolves to its result or raises its error."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+    async def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one ``EVALSHA``; return its result or raise its error."""
+        if not self._busy:
+            self._busy = True
+            try:
+                (result,) = await self._execute([(script, keys, args, None)])
+            finally:
+                self._next()
+            if isinstance(result, Exception):
+                raise result
+            return result
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((script, keys, args, future))
-        if self._sender is None:
-            # Starts on the next turn of the loop, after the calls of this one.
-            self._sender = loop.create_task(self._send_all())
-        return future
+        return await future
+
+    def _next(self) -> None:
+        """Send what queued up meanwhile, in a task of its own, or go idle."""
+        if self._pending:
+            self._sender = asyncio.get_running_loop().create_task(self._send_all())
+        else:
+            self._busy = False
 
     async def _send_all(self) -> None:
         try:
@@ -47,23 +62,24 @@ class ScriptBatcher:
                 batch, self._pending = self._pending, []
                 await self._flush(batch)
         finally:
-            self._sender = None
+            self._busy = False
             left, self._pending = self._pending, []
             for *_, future in left:  # only when this task was cancelled
-                future.cancel()
+                if future is not None:
+                    future.cancel()
 
     async def _flush(self, batch: list[_Call]) -> None:
         try:
             results = await self._execute(batch)
         except BaseException as exc:
             for *_, future in batch:
-                if not future.done():
+                if future is not None and not future.done():
                     future.set_exception(exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
         for (*_, future), result in zip(batch, results, strict=True):
-            if future.done():
+            if future is None or future.done():
                 continue
             if isinstance(result, Exception):
                 future.set_exception(result)

@@ -11,6 +11,7 @@ caller that runs one exchange at a time.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import hiredis
@@ -120,8 +121,30 @@ async def _drop(pool: Any, connection: Any, exc: BaseException) -> None:
         await pool.disconnect(inuse_connections=False)
 
 
+async def _write(connection: Any, data: bytes) -> None:
+    """Write *data* on an async connection.
+
+    redis-py's ``send_packed_command`` runs the write in a task of its own
+    (``asyncio.wait_for``) whenever a socket timeout is set: an extra task and
+    event-loop turn on every call. A small write to a healthy socket does not
+    wait at all, so write directly and apply the timeout only if the socket
+    pushes back.
+    """
+    writer = getattr(connection, "_writer", None)
+    if writer is None or not connection.is_connected:  # (re)connect the usual way
+        await connection.send_packed_command([data], check_health=False)
+        return
+    try:
+        writer.write(data)
+        if writer.transport.get_write_buffer_size():
+            await asyncio.wait_for(writer.drain(), connection.socket_timeout)
+    except (OSError, asyncio.TimeoutError) as exc:
+        await connection.disconnect(nowait=True)
+        raise RedisConnectionError(f"Error while writing to Redis: {exc!r}") from exc
+
+
 async def _exchange(connection: Any, commands: Commands) -> list[Any]:
-    await connection.send_packed_command([_pack(commands)], check_health=False)
+    await _write(connection, _pack(commands))
     results: list[Any] = []
     for _ in commands:
         try:

@@ -385,3 +385,20 @@ async def test_async_kept_connections_from_before_a_restart_lose_nothing(
         assert await layer.areceive(["a"]) == ("a", {"n": 2})
     finally:
         await layer.aclose()
+
+
+async def test_sends_queued_behind_a_cancelled_send_still_go_out(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer()
+    first = asyncio.ensure_future(layer.asend("q", {"n": 0}))
+    await asyncio.sleep(0)  # the first send is on its way, from its own task
+    queued = [asyncio.ensure_future(layer.asend("q", {"n": n})) for n in range(1, 20)]
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.wait_for(asyncio.gather(*queued), 10)
+    got = []
+    while (message := await layer.areceive(["q"]))[0] is not None:
+        got.append(message[1]["n"])
+    assert sorted(set(got) - {0}) == list(range(1, 20))
+    await layer.aclose()
