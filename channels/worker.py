@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import fnmatch
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -53,11 +54,22 @@ def filter_channels(
 
 
 def _is_async(consumer: Any) -> bool:
+    try:
+        return _is_async_cached(consumer)
+    except TypeError:  # an unhashable callable
+        return _is_async_uncached(consumer)
+
+
+def _is_async_uncached(consumer: Any) -> bool:
     if isinstance(consumer, type):  # a class is called to make an instance, not awaited
         return False
     return iscoroutinefunction(consumer) or iscoroutinefunction(
         getattr(consumer, "__call__", None)  # noqa: B004 - async __call__ on instances
     )
+
+
+# Routing is fixed for a worker's life: look each consumer up once.
+_is_async_cached = functools.lru_cache(maxsize=1024)(_is_async_uncached)
 
 
 class Worker:
