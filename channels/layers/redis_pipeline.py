@@ -24,8 +24,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 Commands = list[tuple[Any, ...]]
 
 
+# Shared ----------------------------------------------------------------------
+
+
 def _pack(commands: Commands) -> bytes:
     return b"".join([hiredis.pack_command(command) for command in commands])
+
+
+# Sync: a worker thread -----------------------------------------------------
 
 
 def _exchange_now(connection: Any, commands: Commands) -> list[Any]:
@@ -52,20 +58,6 @@ def _drop_if_stale(connection: Any) -> None:
         stale = True
     if stale:
         connection.disconnect()
-
-
-async def _adrop_if_stale(connection: Any) -> None:
-    """Async twin of :func:`_drop_if_stale`."""
-    if not connection.is_connected:
-        return
-    # redis-py 8 renamed can_read_destructive(); both only look at buffered data.
-    can_read = getattr(connection, "can_read", None) or connection.can_read_destructive
-    try:
-        stale = await can_read()
-    except (RedisConnectionError, RedisTimeoutError, OSError):
-        stale = True
-    if stale:
-        await connection.disconnect()
 
 
 class PinnedConnection:
@@ -101,17 +93,7 @@ class PinnedConnection:
             raise
 
 
-async def apipeline(client: redis.asyncio.Redis, commands: Commands) -> list[Any]:
-    """Send *commands* in one write on a pooled connection; return every reply."""
-    pool = client.connection_pool
-    connection = await pool.get_connection()
-    try:
-        return await _exchange(connection, commands)
-    except BaseException as exc:
-        await _drop(pool, connection, exc)
-        raise
-    finally:
-        await pool.release(connection)
+# Async: an interface server's event loop ----------------------------------
 
 
 async def _drop(pool: Any, connection: Any, exc: BaseException) -> None:
@@ -152,6 +134,33 @@ async def _exchange(connection: Any, commands: Commands) -> list[Any]:
         except ResponseError as exc:  # the connection is still in step
             results.append(exc)
     return results
+
+
+async def _adrop_if_stale(connection: Any) -> None:
+    """Async twin of :func:`_drop_if_stale`."""
+    if not connection.is_connected:
+        return
+    # redis-py 8 renamed can_read_destructive(); both only look at buffered data.
+    can_read = getattr(connection, "can_read", None) or connection.can_read_destructive
+    try:
+        stale = await can_read()
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        stale = True
+    if stale:
+        await connection.disconnect()
+
+
+async def apipeline(client: redis.asyncio.Redis, commands: Commands) -> list[Any]:
+    """Send *commands* in one write on a pooled connection; return every reply."""
+    pool = client.connection_pool
+    connection = await pool.get_connection()
+    try:
+        return await _exchange(connection, commands)
+    except BaseException as exc:
+        await _drop(pool, connection, exc)
+        raise
+    finally:
+        await pool.release(connection)
 
 
 class AsyncPinnedConnection:
