@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import os
 import socket
+import struct
 import sys
 import time
 import urllib.error
@@ -165,3 +168,51 @@ def http_json(url: str, **kwargs: Any) -> Any:
     status, _, body = http(url, **kwargs)
     assert status == 200, (status, body[:500])
     return json.loads(body)
+
+
+# Raw WebSocket clients, for what a well-behaved client never does -----------------
+
+
+def raw_websocket(port: int, path: str) -> socket.socket:
+    """Complete a WebSocket handshake on a plain socket; the caller speaks frames itself."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """One final client frame (clients must mask)."""
+    mask = os.urandom(4)
+    header = bytes([0x80 | opcode])
+    length = len(payload)
+    if length < 126:
+        header += bytes([0x80 | length])
+    elif length < 65536:
+        header += bytes([0x80 | 126]) + struct.pack("!H", length)
+    else:
+        header += bytes([0x80 | 127]) + struct.pack("!Q", length)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def close_code(sock: socket.socket) -> int | None:
+    """Return the server's close code, or None if it dropped the connection outright."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(4096)
+        except ConnectionResetError:
+            return None
+        if not chunk:
+            return None
+        data += chunk
+        index = data.find(b"\x88")
+        if index != -1 and len(data) >= index + 4:
+            return struct.unpack("!H", data[index + 2 : index + 4])[0]

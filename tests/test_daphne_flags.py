@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import time
 from pathlib import Path
 
-from tests.interface import http, http_json, wait_for_port
+from websockets.sync.client import connect
+
+from tests.interface import http, http_json, raw_websocket, wait_for_port
 from tests.processes import ManagedProcess, django_command, project_env
 from tests.redis_server import free_port
 
@@ -62,3 +66,44 @@ def test_runserver_noasgi_is_djangos_own_server() -> None:
         assert body == b"Hello world! You asked for /hello/"
     finally:
         server.stop()
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 20) -> str:
+    """Return the file's contents once *text* is in it (daphne writes each line as it goes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        contents = path.read_text() if path.exists() else ""
+        if text in contents:
+            return contents
+        assert time.monotonic() < deadline, f"{text!r} never reached {path}: {contents!r}"
+        time.sleep(0.05)
+
+
+def test_access_log(deployments, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    server = deployments("daphne", ROUTING, daphne_flags=("--access-log", str(log)))
+    assert http(server.url + "/hello/")[0] == 200
+    with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
+        ws.send("logged")
+        assert ws.recv(timeout=20) == "logged"
+    contents = wait_for_text(log, '"WSDISCONNECT /ws/echo/"')
+    assert '"GET /hello/" 200' in contents
+    assert '"WSCONNECT /ws/echo/"' in contents
+    assert not any("GET /hello/" in line for line in server.processes[0].output)
+
+
+def test_ping_interval_and_timeout(deployments) -> None:
+    server = deployments(
+        "daphne", ROUTING, daphne_flags=("--ping-interval", "1", "--ping-timeout", "1")
+    )
+    server.layer.flush()
+    with connect(server.ws_url + "/ws/echo/", open_timeout=20) as polite:  # answers pings
+        with raw_websocket(server.port, "/ws/echo/") as silent:  # never answers
+            received = b""
+            with contextlib.suppress(ConnectionResetError):  # dropped, or reset
+                while chunk := silent.recv(4096):
+                    received += chunk
+        assert received.startswith(b"\x89")  # a ping came first
+        assert server.event()["path"] == "/ws/echo/"  # the consumer heard it leave
+        polite.send("still here")  # the client that answered its pings stays connected
+        assert polite.recv(timeout=20) == "still here"

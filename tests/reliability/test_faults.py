@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import socket
-import struct
 import threading
 import time
 from typing import Any
@@ -15,7 +13,14 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.interface import http, start_daphne, wait_for_port
+from tests.interface import (
+    close_code,
+    http,
+    masked_frame,
+    raw_websocket,
+    start_daphne,
+    wait_for_port,
+)
 from tests.processes import project_env
 
 ROUTING = "tests.project.sockets.channel_routing"
@@ -67,49 +72,6 @@ def test_a_daphne_restart_lets_clients_reconnect_at_once(deployments, redis_url:
     with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
         ws.send("after")
         assert ws.recv(timeout=20) == "after"
-
-
-def raw_websocket(port: int, path: str) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101")
-    return sock
-
-
-def masked_frame(opcode: int, payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    header = bytes([0x80 | opcode])
-    length = len(payload)
-    if length < 126:
-        header += bytes([0x80 | length])
-    elif length < 65536:
-        header += bytes([0x80 | 126]) + struct.pack("!H", length)
-    else:
-        header += bytes([0x80 | 127]) + struct.pack("!Q", length)
-    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def close_code(sock: socket.socket) -> int | None:
-    """Return the server's close code, or None if it dropped the connection outright."""
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(4096)
-        except ConnectionResetError:
-            return None
-        if not chunk:
-            return None
-        data += chunk
-        index = data.find(b"\x88")
-        if index != -1 and len(data) >= index + 4:
-            return struct.unpack("!H", data[index + 2 : index + 4])[0]
 
 
 def test_bad_frames_close_the_socket_and_nothing_else(deployments) -> None:
