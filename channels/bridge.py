@@ -393,10 +393,17 @@ def _daphne_protocol(send: Send) -> Any:
 def _websocket_scheme(send: Send) -> str:
     """``"wss"`` or ``"ws"`` for a WebSocket scope that does not say.
 
-    daphne 4 leaves ``scheme`` out of WebSocket scopes (django/daphne#538); the
-    connection's transport tells TLS apart, as daphne itself does for HTTP.
+    daphne 4 leaves ``scheme`` out of WebSocket scopes (django/daphne#538),
+    though it works it out as it does for HTTP: from ``X-Forwarded-Proto``
+    when run with ``--proxy-headers``, else from the connection's transport.
     """
-    transport = getattr(_daphne_protocol(send), "transport", None)
+    protocol = _daphne_protocol(send)
+    forwarded = getattr(protocol, "client_scheme", None)
+    if forwarded in ("https", "wss"):
+        return "wss"
+    if forwarded in ("http", "ws"):
+        return "ws"
+    transport = getattr(protocol, "transport", None)
     if transport is not None:
         from twisted.internet.interfaces import ISSLTransport
 

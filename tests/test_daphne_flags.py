@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from websockets.sync.client import connect
@@ -34,6 +35,34 @@ def test_proxy_headers(deployments) -> None:
     plain = deployments("daphne", ROUTING)
     got = http_json(plain.url + "/form/", headers={"X-Forwarded-For": "203.0.113.7"})
     assert got["remote"] == "127.0.0.1"  # not trusted without the flag
+
+
+def connect_message(server, headers: dict[str, str]) -> dict:
+    """Open a socket with *headers* on a worker-less server; return its ``websocket.connect``."""
+
+    def open_and_close() -> None:
+        with connect(server.ws_url + "/ws/raw/", additional_headers=headers, open_timeout=20):
+            pass
+
+    with ThreadPoolExecutor(1) as pool:
+        opening = pool.submit(open_and_close)
+        name, message = server.layer.receive(["websocket.connect"], block=True, timeout=20)
+        assert name == "websocket.connect", "no websocket.connect arrived"
+        server.layer.send(message["reply_channel"], {"accept": True})
+        opening.result(20)
+    return message
+
+
+def test_proxy_headers_give_websockets_their_scheme_and_client(deployments) -> None:
+    forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    server = deployments("daphne", ROUTING, workers=0, daphne_flags=("--proxy-headers",))
+    message = connect_message(server, forwarded)
+    assert message["scheme"] == "wss"
+    assert message["client"][0] == "203.0.113.7"
+    plain = deployments("daphne", ROUTING, workers=0)
+    message = connect_message(plain, forwarded)
+    assert message["scheme"] == "ws"  # not trusted without the flag
+    assert message["client"][0] == "127.0.0.1"
 
 
 def test_unix_socket(deployments, tmp_path: Path) -> None:
