@@ -73,7 +73,10 @@ def start_daphne(env: dict[str, str], port: int, *flags: str) -> ManagedProcess:
          "tests.project.asgi:channel_layer"],
         env,
     )  # fmt: skip
-    daphne.wait_for("Listening on TCP address" if "-u" not in flags else "Listening on")
+    if "-v" in flags and flags[flags.index("-v") + 1] == "0":
+        wait_for_port(port)  # it says nothing at verbosity 0
+    else:
+        daphne.wait_for("Listening on TCP address" if "-u" not in flags else "Listening on")
     return daphne
 
 

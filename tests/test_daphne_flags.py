@@ -136,3 +136,15 @@ def test_ping_interval_and_timeout(deployments) -> None:
         assert server.event()["path"] == "/ws/echo/"  # the consumer heard it leave
         polite.send("still here")  # the client that answered its pings stays connected
         assert polite.recv(timeout=20) == "still here"
+
+
+def test_verbosity_zero_keeps_warnings_only(deployments) -> None:
+    server = deployments("daphne", ROUTING, daphne_flags=("-v", "0"))
+    daphne = server.processes[0]
+    assert http(server.url + "/hello/")[0] == 200
+    with connect(server.ws_url + "/ws/echo/", open_timeout=20) as ws:
+        ws.send("warn")  # this echo replies with an extra key: a warning is logged
+        assert ws.recv(timeout=20) == "warn"
+    daphne.wait_for("WARNING .*Ignored unknown reply keys")
+    # Output arrives in order: an access-log line for the request would be here by now.
+    assert not any("/hello/" in line for line in daphne.output)
