@@ -89,11 +89,18 @@ class Outbox:
         """Flush, and take a message waiting on *channels* of *layer* in the same round trip.
 
         The worker's way to finish a consumer: when every queued send is a plain
-        send on *layer*, the sends and the pop share one round trip (see
-        ``send_then_poll``). Returns ``(None, None)`` if nothing was taken.
+        send on *layer*, each to a different channel, the sends and the pop
+        share one round trip (see ``send_then_poll``). Returns ``(None, None)``
+        if nothing was taken.
         """
         pending = self.pending
-        if not pending or any(item[0] is not layer or item[1] != "send" for item in pending):
+        if (
+            not pending
+            or any(item[0] is not layer or item[1] != "send" for item in pending)
+            # Pipelined sends are not atomic: a full channel could take a later
+            # message and retry an earlier one. Several to one channel go one by one.
+            or len({item[2] for item in pending}) < len(pending)
+        ):
             self.flush()
             return None, None
         self.pending = []

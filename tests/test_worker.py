@@ -12,6 +12,7 @@ import pytest
 from channels import Channel, Group
 from channels.asgi import ChannelLayerWrapper, channel_layers
 from channels.exceptions import ConsumeLater, DenyConnection
+from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
 from channels.routing import Router, route
 from channels.signals import consumer_finished, consumer_started
@@ -291,3 +292,38 @@ def test_a_stopping_worker_takes_no_more_messages(redis_layer: ChannelLayerWrapp
     assert expect(redis_layer, "reply") == {"n": 0}
     assert redis_layer.receive(["reply"]) == (None, None)
     assert [redis_layer.receive(["stopping"])[1]["n"] for _ in range(2)] == [1, 2]
+
+
+class RacyLayer(InMemoryChannelLayer):
+    """Pipelined sends as they could go: the first finds its channel full, then a
+    reader makes room and the second gets in (a race no test can time for real)."""
+
+    def send_then_poll(self, sends, channels):
+        errors: list[Exception | None] = [self.ChannelFull("full, this once")]
+        for channel, message in sends[1:]:
+            self.send(channel, message)
+            errors.append(None)
+        return errors, (None, None)
+
+
+def test_a_consumers_sends_to_one_channel_keep_their_order() -> None:
+    layer = ChannelLayerWrapper(RacyLayer(), "default", None)
+    old = channel_layers.set("default", layer)
+    try:
+
+        def consumer(message):
+            Channel("out").send({"n": 1})
+            Channel("out").send({"n": 2})
+
+        worker = Worker(layer, Router([route("ordered", consumer)]))
+        worker.receive_timeout = 0.1
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        try:
+            send(layer, "ordered")
+            assert [expect(layer, "out")["n"] for _ in range(2)] == [1, 2]
+        finally:
+            worker.stop()
+            thread.join(10)
+    finally:
+        channel_layers.set("default", old)
