@@ -51,6 +51,9 @@ logger = logging.getLogger("channels.layers.redis")
 # (full channel name, encoded message, deadline in ms)
 _Buffered = tuple[str, bytes, int]
 
+#: Name of the kept connection an event loop's receives on normal channels use.
+_RECEIVE = "receive"
+
 #: Returned by a pop that put what it took into the read-ahead buffer.
 _BUFFERED = object()
 
@@ -131,7 +134,7 @@ class _Shard:
         return batcher
 
     def pinned(self, key: str) -> AsyncPinnedConnection:
-        """Return this event loop's kept connection for reading the list *key*."""
+        """Return this event loop's kept connection named *key* (a list it reads)."""
         loop = asyncio.get_running_loop()
         connections = self._pinned.setdefault(loop, {})
         connection = connections.get(key)
@@ -352,6 +355,32 @@ class RedisChannelLayer(BaseChannelLayer):
             client.execute_command("SCRIPT", "LOAD", script.source)
             return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
+    def _eval_kept(
+        self, shard: int, script: Script, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """Run *script* on this thread's kept connection to *shard* (the sync hot path)."""
+        connection = self._shards[shard].thread_pinned()
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        (result,) = connection.run([command])
+        if isinstance(result, NoScriptError):  # a new or restarted server
+            _, result = connection.run([("SCRIPT", "LOAD", script.source), command])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _aeval_kept(
+        self, shard: int, script: Script, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """Async twin of :meth:`_eval_kept`, on this loop's kept receive connection."""
+        connection = self._shards[shard].pinned(_RECEIVE)
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        (result,) = await connection.run([command])
+        if isinstance(result, NoScriptError):
+            _, result = await connection.run([("SCRIPT", "LOAD", script.source), command])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
     @staticmethod
     async def _aeval(
         client: redis.asyncio.Redis, script: Script, keys: Sequence[str], args: Sequence[Any]
@@ -370,7 +399,7 @@ class RedisChannelLayer(BaseChannelLayer):
         key, local, shard = self._channel_key(channel)
         keys, args, _ = self._push_args({key: (local, [channel])}, data)
         with _translate_errors:
-            status = self._eval(self._shards[shard].sync, PUSH_SCRIPT, keys, args)
+            status = self._eval_kept(shard, PUSH_SCRIPT, keys, args)
         if status[0] >= 2:
             raise self.ChannelFull(f"Channel {channel!r} is at capacity")
 
@@ -451,7 +480,11 @@ class RedisChannelLayer(BaseChannelLayer):
                 elif len(by_shard) == 1:
                     ((shard, shard_keys),) = by_shard.items()
                     wait = max(0.01, min(remaining, self._max_block))
-                    popped = self._shards[shard].sync.execute_command("BLPOP", *shard_keys, wait)
+                    (popped,) = (
+                        self._shards[shard].thread_pinned().run([("BLPOP", *shard_keys, wait)])
+                    )
+                    if isinstance(popped, Exception):
+                        raise popped
                 else:
                     popped = self._sync_loop().run_until_complete(
                         self._blpop_many(by_shard, max(0.01, min(remaining, self._max_block)))
@@ -487,8 +520,13 @@ class RedisChannelLayer(BaseChannelLayer):
                     )
                 elif len(by_shard) == 1:
                     ((shard, shard_keys),) = by_shard.items()
-                    client = self._shards[shard].aclient()
-                    popped = await client.execute_command("BLPOP", *shard_keys, wait)
+                    (popped,) = (
+                        await self._shards[shard]
+                        .pinned(_RECEIVE)
+                        .run([("BLPOP", *shard_keys, wait)])
+                    )
+                    if isinstance(popped, Exception):
+                        raise popped
                 else:
                     popped = await self._blpop_many(by_shard, wait)
             if popped is _BUFFERED:
@@ -529,14 +567,14 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _pop_now(self, by_shard: dict[int, list[str]]) -> Any:
         for shard, keys in by_shard.items():
-            popped = self._eval(self._shards[shard].sync, POP_SCRIPT, keys, ())
+            popped = self._eval_kept(shard, POP_SCRIPT, keys, ())
             if popped:
                 return popped
         return None
 
     async def _apop_now(self, by_shard: dict[int, list[str]]) -> Any:
         for shard, keys in by_shard.items():
-            popped = await self._aeval(self._shards[shard].aclient(), POP_SCRIPT, keys, ())
+            popped = await self._aeval_kept(shard, POP_SCRIPT, keys, ())
             if popped:
                 return popped
         return None
