@@ -186,6 +186,19 @@ def redis_server() -> Iterator[str]:
         server.cleanup()
 
 
+@contextmanager
+def redis_for_benchmarks() -> Iterator[tuple[str, Any, str]]:
+    """A throwaway Redis: its URL, a sync client to flush and probe it, its version."""
+    import redis
+
+    with redis_server() as url:
+        probe = redis.Redis.from_url(url)
+        try:
+            yield url, probe, probe.info("server")["redis_version"]
+        finally:
+            probe.close()
+
+
 def redis_command_calls(client: Any) -> dict[str, int]:
     """Return ``{command: calls}`` from ``INFO commandstats`` of a redis-py client."""
     stats = client.info("commandstats")
@@ -244,6 +257,29 @@ def write_json(name: str, data: Mapping[str, Any]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    return path
+
+
+def record(
+    name: str,
+    *,
+    settings: Mapping[str, Any],
+    packages: Sequence[str],
+    redis_version: str,
+    machine: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> Path:
+    """Write one benchmark's figures to ``benchmarks/results/<name>.json`` and say so."""
+    path = write_json(
+        name,
+        {
+            "benchmark": name,
+            "settings": dict(settings),
+            "machine": {**machine_info(packages), "redis_server": redis_version, **(machine or {})},
+            **extra,
+        },
+    )
+    print(f"Wrote {path.relative_to(REPO_ROOT)}")
     return path
 
 

@@ -211,32 +211,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    with _support.redis_server() as url:
-        probe = redis.Redis.from_url(url)
-        try:
-            redis_version = probe.info("server")["redis_version"]
-            report = run_all(url, probe, args)
-        finally:
-            probe.close()
+    with _support.redis_for_benchmarks() as (url, probe, redis_version):
+        report = run_all(url, probe, args)
     rows = report["results"]
     add_ratios(rows)
     wall = time.perf_counter() - started
     print_report(rows, wall)
-    path = _support.write_json(
+    _support.record(
         "http",
-        {
-            "benchmark": "http",
-            "settings": {"duration": args.duration, "connections": CONNECTIONS, "path": PATH},
-            "machine": {
-                **_support.machine_info(["channels-classic", "daphne", "django", "twisted"]),
-                "redis_server": redis_version,
-            },
-            "anchor": report["anchor"],
-            "wall_seconds": wall,
-            "results": rows,
-        },
+        settings={"duration": args.duration, "connections": CONNECTIONS, "path": PATH},
+        packages=["channels-classic", "daphne", "django", "twisted"],
+        redis_version=redis_version,
+        anchor=report["anchor"],
+        wall_seconds=wall,
+        results=rows,
     )
-    print(f"Wrote {path.relative_to(_support.REPO_ROOT)}")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -488,17 +487,6 @@ def group_notes(rows: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-@contextmanager
-def redis_for_benchmarks() -> Iterator[tuple[str, redis.Redis]]:
-    """A throwaway Redis server and a sync client used to flush and probe it."""
-    with _support.redis_server() as url:
-        probe = redis.Redis.from_url(url)
-        try:
-            yield url, probe
-        finally:
-            probe.close()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
@@ -509,8 +497,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = run_ours_inmemory(settings)
     anchors: dict[str, Any] = {"skipped": True, "results": []}
-    with redis_for_benchmarks() as (url, probe):
-        redis_version = probe.info("server")["redis_version"]
+    with _support.redis_for_benchmarks() as (url, probe, redis_version):
         rows += run_ours_redis(url, probe, settings)
         rows += run_floor(url, probe, settings)
         if not args.skip_anchors:
@@ -536,30 +523,22 @@ def main(argv: list[str] | None = None) -> None:
         + (f" + {anchor_cpu:.1f} s (anchor process)" if anchor_cpu is not None else "")
         + f"; wall time {wall:.1f} s"
     )
-    path = _support.write_json(
+    _support.record(
         "layers",
-        {
-            "benchmark": "layers",
-            "settings": asdict(settings),
-            "machine": {
-                **_support.machine_info(
-                    ["channels-classic", "redis", "msgpack", "django", "asgiref"]
-                ),
-                "redis_server": redis_version,
-            },
-            "anchors": {
-                "machine": anchors.get("machine"),
-                "error": anchors.get("error"),
-                "skipped": anchors.get("skipped", False),
-                "cpu_seconds": anchor_cpu,
-                "wall_seconds": anchors.get("wall_seconds"),
-            },
-            "client_cpu_seconds": client_cpu,
-            "wall_seconds": wall,
-            "results": rows,
+        settings=asdict(settings),
+        packages=["channels-classic", "redis", "msgpack", "django", "asgiref"],
+        redis_version=redis_version,
+        anchors={
+            "machine": anchors.get("machine"),
+            "error": anchors.get("error"),
+            "skipped": anchors.get("skipped", False),
+            "cpu_seconds": anchor_cpu,
+            "wall_seconds": anchors.get("wall_seconds"),
         },
+        client_cpu_seconds=client_cpu,
+        wall_seconds=wall,
+        results=rows,
     )
-    print(f"Wrote {path.relative_to(_support.REPO_ROOT)}")
 
 
 if __name__ == "__main__":

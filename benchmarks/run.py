@@ -625,25 +625,20 @@ def main(argv: list[str] | None = None) -> None:
     parts: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
     unavailable: dict[str, str] = {}
-    with _support.redis_server() as url:
-        probe = redis.Redis.from_url(url)
-        try:
-            redis_version = probe.info("server")["redis_version"]
-            ctx = Context(url, probe, durations, args.skip_anchors, unavailable)
-            needs_servers = any(name != "layers" for name in chosen)
-            if needs_servers:
-                prepare_anchors(ctx)
-            for name in chosen:
-                begun = time.perf_counter()
-                try:
-                    parts[name] = RUNNERS[name](ctx)
-                except Exception as exc:
-                    log(f"Scenario {name} FAILED: {exc!r}")
-                    failures[name] = traceback.format_exc()
-                    probe.flushall()
-                parts.setdefault(name, {})["wall_seconds"] = time.perf_counter() - begun
-        finally:
-            probe.close()
+    with _support.redis_for_benchmarks() as (url, probe, redis_version):
+        ctx = Context(url, probe, durations, args.skip_anchors, unavailable)
+        needs_servers = any(name != "layers" for name in chosen)
+        if needs_servers:
+            prepare_anchors(ctx)
+        for name in chosen:
+            begun = time.perf_counter()
+            try:
+                parts[name] = RUNNERS[name](ctx)
+            except Exception as exc:
+                log(f"Scenario {name} FAILED: {exc!r}")
+                failures[name] = traceback.format_exc()
+                probe.flushall()
+            parts.setdefault(name, {})["wall_seconds"] = time.perf_counter() - begun
     leftovers = reap_leftovers()
     wall = time.perf_counter() - started
 
@@ -684,25 +679,19 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Left-over processes: {', '.join(leftovers) if leftovers else 'none'}")
     print(f"Chart: {chart_problem or chart_path.relative_to(_support.REPO_ROOT)}")
     print(f"Wall time {wall:.1f} s")
-    path = _support.write_json(
+    _support.record(
         "suite",
-        {
-            "benchmark": "suite",
-            "settings": {**asdict(durations), "quick": args.quick, "scenarios": chosen},
-            "machine": {
-                **_support.machine_info(["channels-classic", "daphne", "django", "redis"]),
-                "redis_server": redis_version,
-                "fd_limit": fd_limit,
-            },
-            "wall_seconds": wall,
-            "table": [asdict(line) for line in lines],
-            "targets": [{**asdict(target), "verdict": target.verdict} for target in found],
-            "anchors_unavailable": unavailable,
-            "failures": failures,
-            "leftover_processes": leftovers,
-            "chart": None if chart_problem else str(chart_path.relative_to(_support.REPO_ROOT)),
-            "chart_problem": chart_problem,
-            "scenarios": parts,
-        },
+        settings={**asdict(durations), "quick": args.quick, "scenarios": chosen},
+        packages=["channels-classic", "daphne", "django", "redis"],
+        redis_version=redis_version,
+        machine={"fd_limit": fd_limit},
+        wall_seconds=wall,
+        table=[asdict(line) for line in lines],
+        targets=[{**asdict(target), "verdict": target.verdict} for target in found],
+        anchors_unavailable=unavailable,
+        failures=failures,
+        leftover_processes=leftovers,
+        chart=None if chart_problem else str(chart_path.relative_to(_support.REPO_ROOT)),
+        chart_problem=chart_problem,
+        scenarios=parts,
     )
-    print(f"Wrote {path.relative_to(_support.REPO_ROOT)}")

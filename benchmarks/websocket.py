@@ -467,32 +467,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-anchors", action="store_true", help="do not run Channels 4")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    with _support.redis_server() as url:
-        probe = redis.Redis.from_url(url)
-        try:
-            redis_version = probe.info("server")["redis_version"]
-            report = run_all(url, probe, args)
-        finally:
-            probe.close()
+    with _support.redis_for_benchmarks() as (url, probe, redis_version):
+        report = run_all(url, probe, args)
     rows = report["results"]
     add_ratios(rows)
     wall = time.perf_counter() - started
     print_report(rows, wall)
-    path = _support.write_json(
+    _support.record(
         "websocket",
-        {
-            "benchmark": "websocket",
-            "settings": report["settings"],
-            "machine": {
-                **_support.machine_info(["channels-classic", "daphne", "websockets", "redis"]),
-                "redis_server": redis_version,
-            },
-            "anchor": report["anchor"],
-            "wall_seconds": wall,
-            "results": rows,
-        },
+        settings=report["settings"],
+        packages=["channels-classic", "daphne", "websockets", "redis"],
+        redis_version=redis_version,
+        anchor=report["anchor"],
+        wall_seconds=wall,
+        results=rows,
     )
-    print(f"Wrote {path.relative_to(_support.REPO_ROOT)}")
 
 
 if __name__ == "__main__":

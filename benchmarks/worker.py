@@ -28,8 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -261,17 +260,6 @@ def drain_notes(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-@contextmanager
-def redis_for_benchmarks() -> Iterator[tuple[str, redis.Redis]]:
-    """A throwaway Redis server and a sync client used to flush and probe it."""
-    with _support.redis_server() as url:
-        probe = redis.Redis.from_url(url)
-        try:
-            yield url, probe
-        finally:
-            probe.close()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
@@ -280,8 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(duration=args.duration)
     started = time.perf_counter()
     anchors: dict[str, Any] = {"skipped": True, "results": []}
-    with redis_for_benchmarks() as (url, probe):
-        redis_version = probe.info("server")["redis_version"]
+    with _support.redis_for_benchmarks() as (url, probe, redis_version):
         rows = run_ours(url, probe, settings)
         if not args.skip_anchors:
             anchors = run_anchors(url, probe, args.duration)
@@ -289,22 +276,16 @@ def main(argv: list[str] | None = None) -> None:
     add_ratios(rows)
     wall = time.perf_counter() - started
     print_report(rows, anchors, wall)
-    path = _support.write_json(
+    _support.record(
         "worker",
-        {
-            "benchmark": "worker",
-            "settings": asdict(settings),
-            "machine": {
-                **_support.machine_info(["channels-classic", "redis", "django", "asgiref"]),
-                "redis_server": redis_version,
-            },
-            "anchors": {key: value for key, value in anchors.items() if key != "results"},
-            "client_cpu_seconds": time.process_time(),
-            "wall_seconds": wall,
-            "results": rows,
-        },
+        settings=asdict(settings),
+        packages=["channels-classic", "redis", "django", "asgiref"],
+        redis_version=redis_version,
+        anchors={key: value for key, value in anchors.items() if key != "results"},
+        client_cpu_seconds=time.process_time(),
+        wall_seconds=wall,
+        results=rows,
     )
-    print(f"Wrote {path.relative_to(_support.REPO_ROOT)}")
 
 
 def print_report(rows: list[dict[str, Any]], anchors: dict[str, Any], wall: float) -> None:
