@@ -74,16 +74,24 @@ def start_daphne(env: dict[str, str], port: int, *flags: str) -> ManagedProcess:
         env,
     )  # fmt: skip
     if "-v" in flags and flags[flags.index("-v") + 1] == "0":
-        wait_for_port(port)  # it says nothing at verbosity 0
-    else:
-        daphne.wait_for("Listening on TCP address" if "-u" not in flags else "Listening on")
-    return daphne
+        return _ready(daphne, lambda: wait_for_port(port))  # it says nothing at verbosity 0
+    listening = "Listening on TCP address" if "-u" not in flags else "Listening on"
+    return _ready(daphne, lambda: daphne.wait_for(listening))
 
 
 def start_runworker(env: dict[str, str], *flags: str) -> ManagedProcess:
     worker = ManagedProcess(django_command("runworker", *flags), env)
-    worker.wait_for("Listening on channels")
-    return worker
+    return _ready(worker, lambda: worker.wait_for("Listening on channels"))
+
+
+def _ready(process: ManagedProcess, wait: Any) -> ManagedProcess:
+    """Return *process* once *wait()* returns; stop it if that fails, so nothing is left behind."""
+    try:
+        wait()
+    except BaseException:
+        process.stop()
+        raise
+    return process
 
 
 def deploy(
