@@ -348,18 +348,9 @@ class RedisChannelLayer(BaseChannelLayer):
     # Script calls --------------------------------------------------------
 
     @staticmethod
-    def _eval(client: redis.Redis, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        try:
-            return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            client.execute_command("SCRIPT", "LOAD", script.source)
-            return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-
-    def _eval_kept(
-        self, shard: int, script: Script, keys: Sequence[str], args: Sequence[Any]
-    ) -> Any:
-        """Run *script* on this thread's kept connection to *shard* (the sync hot path)."""
-        connection = self._shards[shard].thread_pinned()
+    def _eval_kept(shard: _Shard, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run *script* on this thread's kept connection to *shard*."""
+        connection = shard.thread_pinned()
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         (result,) = connection.run([command])
         if isinstance(result, NoScriptError):  # a new or restarted server
@@ -399,7 +390,7 @@ class RedisChannelLayer(BaseChannelLayer):
         key, local, shard = self._channel_key(channel)
         keys, args, _ = self._push_args({key: (local, [channel])}, data)
         with _translate_errors:
-            status = self._eval_kept(shard, PUSH_SCRIPT, keys, args)
+            status = self._eval_kept(self._shards[shard], PUSH_SCRIPT, keys, args)
         if status[0] >= 2:
             raise self.ChannelFull(f"Channel {channel!r} is at capacity")
 
@@ -567,7 +558,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _pop_now(self, by_shard: dict[int, list[str]]) -> Any:
         for shard, keys in by_shard.items():
-            popped = self._eval_kept(shard, POP_SCRIPT, keys, ())
+            popped = self._eval_kept(self._shards[shard], POP_SCRIPT, keys, ())
             if popped:
                 return popped
         return None
@@ -679,12 +670,12 @@ class RedisChannelLayer(BaseChannelLayer):
     def group_channels(self, group: str) -> list[str]:
         key, shard, args = self._members_args(group)
         with _translate_errors:
-            members = [m.decode() for m in self._eval(shard.sync, MEMBERS_SCRIPT, [key], args)]
+            members = [m.decode() for m in self._eval_kept(shard, MEMBERS_SCRIPT, [key], args)]
             dead = []
             for index, targets in self._group_targets(members).items():
                 keys = list(targets)
-                stale = self._eval(
-                    self._shards[index].sync, STALE_SCRIPT, keys, [int(time.time() * 1000)]
+                stale = self._eval_kept(
+                    self._shards[index], STALE_SCRIPT, keys, [int(time.time() * 1000)]
                 )
                 for position in stale:
                     dead += targets[keys[position - 1]][1]
@@ -725,14 +716,14 @@ class RedisChannelLayer(BaseChannelLayer):
         one_call = self._one_call_group_send(key, data)
         if one_call is not None:
             with _translate_errors:
-                self._eval(shard.sync, GROUP_SEND_SCRIPT, *one_call)
+                self._eval_kept(shard, GROUP_SEND_SCRIPT, *one_call)
             return
         with _translate_errors:
-            members = [m.decode() for m in self._eval(shard.sync, MEMBERS_SCRIPT, [key], args)]
+            members = [m.decode() for m in self._eval_kept(shard, MEMBERS_SCRIPT, [key], args)]
             dead: list[str] = []
             for index, targets in self._group_targets(members).items():
                 keys, push_args, owners = self._push_args(targets, data)
-                status = self._eval(self._shards[index].sync, PUSH_SCRIPT, keys, push_args)
+                status = self._eval_kept(self._shards[index], PUSH_SCRIPT, keys, push_args)
                 dead += self._dead(status, owners)
             if dead:
                 shard.sync.zrem(key, *dead)
