@@ -283,6 +283,12 @@ def record(
     return path
 
 
+def cpu_line(client_cpu: float, anchor_cpu: float | None, wall: float) -> str:
+    """The closing line of a report: this process's CPU time, the anchor's, the wall time."""
+    anchor = f" + {anchor_cpu:.1f} s (anchor process)" if anchor_cpu is not None else ""
+    return f"Client CPU time: {client_cpu:.1f} s (this process){anchor}; wall time {wall:.1f} s"
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Return a plain-text table; cells are ``str()``-ed, text left, numbers right."""
     cells = [[str(cell) for cell in row] for row in rows]

@@ -518,11 +518,7 @@ def main(argv: list[str] | None = None) -> None:
         "\nclient CPU = this process's CPU time / wall time of the measurement (2 cores shared)."
     )
     anchor_cpu = anchors.get("cpu_seconds")
-    print(
-        f"Client process CPU time: {client_cpu:.1f} s (this process)"
-        + (f" + {anchor_cpu:.1f} s (anchor process)" if anchor_cpu is not None else "")
-        + f"; wall time {wall:.1f} s"
-    )
+    print(_support.cpu_line(client_cpu, anchor_cpu, wall))
     _support.record(
         "layers",
         settings=asdict(settings),

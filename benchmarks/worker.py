@@ -301,12 +301,7 @@ def print_report(rows: list[dict[str, Any]], anchors: dict[str, Any], wall: floa
         "\nrunworker with an AsyncConsumer / a SyncConsumer in the same scenario;"
         "\nworker CPU = the worker process's CPU time / wall time (2 cores shared)."
     )
-    anchor_cpu = anchors.get("cpu_seconds")
-    print(
-        f"Client CPU time: {time.process_time():.1f} s (this process)"
-        + (f" + {anchor_cpu:.1f} s (anchor client)" if anchor_cpu is not None else "")
-        + f"; wall time {wall:.1f} s"
-    )
+    print(_support.cpu_line(time.process_time(), anchors.get("cpu_seconds"), wall))
 
 
 if __name__ == "__main__":
