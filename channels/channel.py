@@ -15,6 +15,26 @@ def _require_dict(content: object) -> dict[str, Any]:
     return content
 
 
+#: The frame keys of a reply to a socket, and the type each must have.
+_FRAME_TYPES = {"text": str, "bytes": bytes}
+
+
+def _require_frame(content: dict[str, Any]) -> dict[str, Any]:
+    """Check a message bound for sockets, so a mistake fails here, not in the server.
+
+    Forgetting ``json.dumps`` is the usual one: daphne would only fail when it
+    writes the frame, far from the consumer that made the mistake.
+    """
+    for key, kind in _FRAME_TYPES.items():
+        value = content.get(key)
+        if value is not None and not isinstance(value, kind):
+            hint = " (use json.dumps(...) to send a dict or list as text)" if key == "text" else ""
+            raise TypeError(
+                f"A reply's {key!r} must be {kind.__name__}, not {type(value).__name__}{hint}"
+            )
+    return content
+
+
 class _Named:
     """A name on a channel layer, resolved lazily so module-level objects read no settings."""
 
@@ -41,8 +61,11 @@ class _Named:
     def __hash__(self) -> int:
         return hash((type(self), self.name))
 
+    def _checked(self, content: object) -> dict[str, Any]:
+        return _require_dict(content)
+
     def _send(self, method: str, content: object, immediately: bool) -> None:
-        content = _require_dict(content)
+        content = self._checked(content)
         layer = self.channel_layer
         outbox = None if immediately else current_outbox()
         if outbox is None:
@@ -51,7 +74,7 @@ class _Named:
             outbox.add(layer, method, self.name, content)
 
     async def _asend(self, method: str, content: object, immediately: bool) -> None:
-        content = _require_dict(content)
+        content = self._checked(content)
         layer = self.channel_layer
         outbox = None if immediately else current_outbox()
         if outbox is None:
@@ -83,6 +106,11 @@ class Channel(_Named):
     ) -> None:
         super().__init__(_channel_name(name), alias, channel_layer)
 
+    def _checked(self, content: object) -> dict[str, Any]:
+        content = _require_dict(content)
+        # Only reply channels (process-specific, "!") carry frames to sockets.
+        return _require_frame(content) if "!" in self.name else content
+
     def send(self, content: dict[str, Any], immediately: bool = False) -> None:
         """Send *content* (a dict) to this channel."""
         self._send("send", content, immediately)
@@ -104,6 +132,9 @@ class Group(_Named):
         if isinstance(name, bytes):
             name = name.decode("ascii")
         super().__init__(require_valid_group_name(name), alias, channel_layer)
+
+    def _checked(self, content: object) -> dict[str, Any]:
+        return _require_frame(_require_dict(content))
 
     def add(self, channel: Channel | str) -> None:
         """Add *channel* (a :class:`Channel` or a name) to the group, at once."""

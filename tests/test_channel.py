@@ -46,6 +46,31 @@ def test_non_dict_content_is_a_type_error_for_channels_and_groups(
         Group("x").send(content)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("frame", "hint"),
+    [
+        ({"text": {"a": 1}}, "json.dumps"),
+        ({"text": b"x"}, "must be str"),
+        ({"bytes": "x"}, "bytes"),
+    ],
+)
+def test_a_frame_of_the_wrong_type_fails_at_send_saying_what_to_do(
+    layer: ChannelLayerWrapper, frame: dict, hint: str
+) -> None:
+    """Forgetting json.dumps fails on the consumer's line, not later inside daphne."""
+    with pytest.raises(TypeError, match=hint):
+        Channel("daphne.response.abc!def").send(frame)
+    with pytest.raises(TypeError, match=hint):
+        Group("room").send(frame)
+    assert layer.receive(["daphne.response.abc!"]) == (None, None)
+
+
+def test_frames_are_only_checked_on_their_way_to_sockets(layer: ChannelLayerWrapper) -> None:
+    """A normal channel may carry any dict, as in 1.x."""
+    Channel("jobs").send({"text": {"any": "shape"}})
+    assert layer.receive(["jobs"]) == ("jobs", {"text": {"any": "shape"}})
+
+
 def test_invalid_names_are_type_errors() -> None:
     with pytest.raises(TypeError):
         Channel("bad name")
