@@ -13,6 +13,7 @@ import pytest
 from channels.asgi import ChannelLayerWrapper
 from channels.delay.models import DelayedMessage
 from channels.delay.server import DelayServer
+from tests.logwatch import watch_logs
 from tests.processes import ManagedProcess, django_command, project_env
 from tests.test_runworker import database, env, layer  # noqa: F401 - fixtures
 
@@ -88,3 +89,46 @@ def test_rundelay_refuses_the_in_memory_layer(database: str) -> None:  # noqa: F
     )
     assert result.returncode != 0
     assert "cross-process channel layer" in result.stderr
+
+
+def test_rundelay_without_migrations_exits_saying_run_migrate(
+    tmp_path, redis_url: str, unique_prefix: str
+) -> None:
+    import subprocess
+
+    result = subprocess.run(
+        django_command("rundelay"),
+        env=project_env(
+            CHANNELS_TEST_DB=str(tmp_path / "empty.sqlite3"),
+            CHANNELS_TEST_REDIS_URL=redis_url,
+            CHANNELS_TEST_PREFIX=unique_prefix,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "run `python manage.py migrate` first" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_database_failure_loses_no_delayed_message(
+    layer: ChannelLayerWrapper,  # noqa: F811
+    delay_server: DelayServer,
+) -> None:
+    """While the table is gone the message waits on asgi.delay; it is sent once it is back."""
+    from django.db import connection
+
+    table = DelayedMessage._meta.db_table
+    with watch_logs("channels.delay") as logs:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+        try:
+            layer.send("asgi.delay", {"channel": "kept", "content": {"n": 1}, "delay": 10})
+            logs.wait_for("failed a step")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+        assert layer.receive(["kept"], block=True, timeout=15) == ("kept", {"n": 1})
+        logs.wait_for("works again")
+        assert logs.count("failed a step") == 1  # said once, not on every retry

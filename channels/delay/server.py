@@ -27,6 +27,9 @@ class DelayServer:
     max_wait = 1.0
     #: Seconds a due message waits before it is tried again on a full channel.
     full_retry_delay = 1.0
+    #: Longest pause between tries while the database refuses to store messages.
+    max_failure_pause = 5.0
+    app_label = "channels_delay"
 
     def __init__(self, channel_layer: Any) -> None:
         self.channel_layer = channel_layer
@@ -36,25 +39,43 @@ class DelayServer:
         self._stopping.set()
 
     def run(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
                 self.send_due()
-                channel, message = self.channel_layer.receive(
-                    [DELAY_CHANNEL], block=True, timeout=self.wait_time()
-                )
-                # Take everything already waiting too, and store it in one go:
-                # each message's delay counts from (about) when it was sent.
-                batch = []
-                while channel is not None:
-                    batch.append(message)
-                    channel, message = self.channel_layer.receive([DELAY_CHANNEL])
-                self.store(batch)
+                self.receive_and_store()
             except ConnectionError as exc:
                 logger.warning("Channel layer unreachable (%s); retrying", exc)
                 self._stopping.wait(self.max_wait)
+                continue
             except Exception:  # the loop never stops for one bad message or row
-                logger.exception("The delay server failed a step; carrying on")
-                self._stopping.wait(0.1)
+                failures += 1
+                if failures == 1:
+                    logger.exception("The delay server failed a step; retrying until it works")
+                self._stopping.wait(min(self.max_failure_pause, 0.1 * 2 ** min(failures, 6)))
+                continue
+            if failures:
+                logger.warning("The delay server works again after %d failed steps", failures)
+                failures = 0
+
+    def receive_and_store(self) -> None:
+        """Take what waits on ``asgi.delay`` and store it; on failure, give it back."""
+        channel, message = self.channel_layer.receive(
+            [DELAY_CHANNEL], block=True, timeout=self.wait_time()
+        )
+        # Take everything already waiting too, and store it in one go: each
+        # message's delay counts from (about) when it was sent.
+        batch = []
+        while channel is not None:
+            batch.append(message)
+            channel, message = self.channel_layer.receive([DELAY_CHANNEL])
+        try:
+            self.store(batch)
+        except Exception:
+            # The database is unwell: put the messages back rather than lose them.
+            for message in batch:
+                self.channel_layer.send(DELAY_CHANNEL, message)
+            raise
 
     def wait_time(self) -> float:
         nxt = DelayedMessage.objects.order_by("due_date").values_list("due_date", flat=True)

@@ -6,6 +6,8 @@ import signal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 
 from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.delay.server import DelayServer
@@ -28,9 +30,25 @@ class Command(BaseCommand):
                 "rundelay needs a cross-process channel layer such as Redis; the in-memory "
                 "layer cannot reach other processes."
             )
+        self.require_migrations()
         server = DelayServer(layer)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: server.stop())
         self.stdout.write(f"Delay server running on channel layer {options['layer']!r}")
         server.run()
         self.stdout.write("Delay server stopped.")
+
+    @staticmethod
+    def require_migrations() -> None:
+        """Refuse to start before the delay table exists.
+
+        Without it every message taken off ``asgi.delay`` would fail to be
+        stored; better to say so once, before taking any.
+        """
+        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        leaves = executor.loader.graph.leaf_nodes(DelayServer.app_label)
+        if executor.migration_plan(leaves):
+            raise CommandError(
+                "The delay server's table is missing or out of date: run "
+                "`python manage.py migrate` first."
+            )
