@@ -26,6 +26,7 @@ from typing import Any
 
 from .backoff import asend_when_room
 from .exceptions import ChannelFull, MessageTooLarge
+from .layers.names import new_process_channel
 
 logger = logging.getLogger("channels.bridge")
 
@@ -87,7 +88,7 @@ class ReplyDispatcher:
 
     def register(self, deliver: Deliver) -> str:
         """Return a new reply channel whose messages go to *deliver*."""
-        name = self.layer.new_channel(self.prefix)
+        name = new_process_channel(self.prefix)
         self.connections[name] = deliver
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())

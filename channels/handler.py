@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.staticfiles.views import serve
 from django.core import signals
 from django.core.handlers import base
-from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.urls import set_script_prefix
 
@@ -35,8 +35,45 @@ logger = logging.getLogger("channels.handler")
 Reply = dict[str, Any]
 
 
+def old_style_headers(headers: Mapping[str | bytes, str | bytes]) -> list[tuple[bytes, bytes]]:
+    """Return 1.x "old style" ``{name: value}`` headers as ASGI ``(name, value)`` byte pairs.
+
+    Channels 1.x took a dict of headers "for a transition period", and 1.x
+    test suites still build requests that way. Names are lower-cased, as
+    ASGI header names are, so ``"Content-Type"`` still sets ``CONTENT_TYPE``.
+    """
+    pairs = []
+    for name, value in headers.items():
+        raw_name, raw_value = _header_bytes(name), _header_bytes(value)
+        if raw_name is None or raw_value is None:
+            raise TypeError(
+                f"Header {name!r}: {value!r} is neither bytes nor Latin-1 str; "
+                "give each header name and value as bytes"
+            )
+        pairs.append((raw_name.lower(), raw_value))
+    return pairs
+
+
+def _header_bytes(value: object) -> bytes | None:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    return None
+
+
 class AsgiRequest(ASGIRequest):
-    """An ``HttpRequest`` built from an ASGI 1 ``http.request`` message."""
+    """An ``HttpRequest`` built from an ASGI 1 ``http.request`` message.
+
+    ``headers`` may be the ASGI list of ``(name, value)`` byte pairs or, as
+    Channels 1.x also accepted, a ``{name: value}`` dict.
+    """
+
+    #: 1.x views raise ``request.ResponseLater`` (it is :exc:`~channels.exceptions.ResponseLater`).
+    ResponseLater = ResponseLater
 
     #: Seconds to wait for each chunk of a body sent on a body channel (then 408).
     body_receive_timeout = 60
@@ -46,6 +83,8 @@ class AsgiRequest(ASGIRequest):
         self.message = message
         self.reply_channel = content.get("reply_channel")
         scope = {key: value for key, value in content.items() if key != "body"}
+        if isinstance(scope.get("headers"), Mapping):
+            scope["headers"] = old_style_headers(scope["headers"])
         scope.setdefault("method", "GET")
         scope.setdefault("path", "/")
         super().__init__(scope, self._read_body(message))
@@ -77,6 +116,16 @@ class AsgiRequest(ASGIRequest):
         return body_file
 
 
+def _script_prefix(content: dict[str, Any]) -> str:
+    """Return the URL prefix for reversing: ``FORCE_SCRIPT_NAME``, else the message's ``root_path``.
+
+    Django's own helper for this is a module function on 5.x but an
+    ``ASGIHandler`` method on 4.2, so we keep these two lines rather than
+    depend on where either version puts them.
+    """
+    return settings.FORCE_SCRIPT_NAME or content.get("root_path", "") or ""
+
+
 class HttpResponseLater(http.HttpResponse):
     """Returned (or stood for a raised ``ResponseLater``) when another consumer will reply."""
 
@@ -106,7 +155,7 @@ class AsgiHandler(base.BaseHandler):
 
     def __call__(self, message: Any) -> Iterator[Reply]:
         """Yield the reply messages answering *message*."""
-        set_script_prefix(get_script_prefix(message.content))
+        set_script_prefix(_script_prefix(message.content))
         signals.request_started.send(sender=type(self), message=message)
         request = None
         try:
@@ -156,15 +205,27 @@ class AsgiHandler(base.BaseHandler):
                 yield {"content": b"", "more_content": False}
             else:
                 body = response.content  # type: ignore[attr-defined]
-                chunks = list(cls.chunks(body)) or [b""]
-                yield {**start, "content": chunks[0], "more_content": len(chunks) > 1}
-                for index, chunk in enumerate(chunks[1:], start=2):
-                    yield {"content": chunk, "more_content": index < len(chunks)}
+                reply: Reply = start
+                for chunk, last in cls.chunk_bytes(body):
+                    yield {**reply, "content": chunk, "more_content": not last}
+                    reply = {}
         finally:
             response.close()
 
     @classmethod
+    def chunk_bytes(cls, data: bytes | str) -> Iterator[tuple[bytes, bool]]:
+        """Yield ``(chunk, is_last)`` pairs of at most ``chunk_size`` bytes (1.x's API).
+
+        Empty *data* still yields one empty, last chunk: a response always
+        has a message that ends it.
+        """
+        chunks = list(cls.chunks(data)) or [b""]
+        for index, chunk in enumerate(chunks, start=1):
+            yield chunk, index == len(chunks)
+
+    @classmethod
     def chunks(cls, data: bytes | str) -> Iterator[bytes]:
+        """Yield *data* in pieces of at most ``chunk_size`` bytes (none if it is empty)."""
         if isinstance(data, str):
             data = data.encode(settings.DEFAULT_CHARSET)
         for start in range(0, len(data), cls.chunk_size):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import secrets
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -19,7 +18,7 @@ from typing import Any, ClassVar
 
 from .. import exceptions
 from .codec import DEFAULT_MAX_MESSAGE_SIZE, Encryptor, MessageCodec
-from .names import non_local_part, require_valid_channel_name
+from .names import RANDOM_NAME_BYTES, non_local_part, random_name, require_valid_channel_name
 
 Message = dict[str, Any]
 ReceiveResult = tuple[str, Message] | tuple[None, None]
@@ -76,8 +75,8 @@ class BaseChannelLayer:
 
     #: How long a blocking receive waits, at most, before returning ``(None, None)``.
     blocking_timeout: float = 5.0
-    #: Random characters after ``?`` or ``!`` in names made by ``new_channel``.
-    new_channel_bytes: ClassVar[int] = 16
+    #: Random bytes behind the suffix of a name made by ``new_channel``.
+    new_channel_bytes: ClassVar[int] = RANDOM_NAME_BYTES
 
     def __init__(
         self,
@@ -118,16 +117,23 @@ class BaseChannelLayer:
         return self.capacity
 
     def new_channel(self, pattern: str) -> str:
-        """Return a new, unguessable channel name: *pattern* plus a random suffix.
+        """Return a new, unguessable single-reader channel name: *pattern* plus a random suffix.
 
-        *pattern* ends with ``?`` (a single-reader channel) or ``!`` (a new local
-        part of a process-specific channel owned by the caller).
+        *pattern* must end with ``?``, as the ASGI 1 conformance suite requires
+        (``new_channel("test!")`` is an error). The local parts of a
+        process-specific channel belong to the process that receives on its
+        prefix, which makes them with :func:`~channels.layers.names.new_process_channel`.
         """
-        require_valid_channel_name(pattern, receive=True)
-        if not pattern.endswith(("?", "!")):
-            raise TypeError(f"new_channel() needs a pattern ending in '?' or '!', not {pattern!r}")
-        name = pattern + secrets.token_urlsafe(self.new_channel_bytes)
-        return require_valid_channel_name(name)
+        if isinstance(pattern, str) and pattern.endswith("!"):
+            raise TypeError(
+                f"new_channel() takes a pattern ending in '?', not {pattern!r}: the process "
+                "that receives on a 'prefix!' channel makes its names with "
+                "channels.layers.names.new_process_channel(prefix)"
+            )
+        require_valid_channel_name(pattern)
+        if not pattern.endswith("?"):
+            raise TypeError(f"new_channel() takes a pattern ending in '?', not {pattern!r}")
+        return require_valid_channel_name(random_name(pattern, self.new_channel_bytes))
 
     async def anew_channel(self, pattern: str) -> str:
         """Async twin of :meth:`new_channel`."""
@@ -237,6 +243,10 @@ class BaseChannelLayer:
         """Return ``messages_count`` and ``channel_full_count`` over all channels."""
         raise NotImplementedError("global_statistics() is part of the 'statistics' extension")
 
-    def channel_statistics(self, channel: str) -> dict[str, float]:
-        """Return counts, ``messages_pending`` and ``messages_max_age`` for *channel*."""
+    def channel_statistics(self, channel: str) -> dict[str, int]:
+        """Return counts, ``messages_pending`` and ``messages_max_age`` for *channel*.
+
+        ``messages_max_age`` is how long the oldest waiting message has waited,
+        in whole seconds (as asgi_redis reported it).
+        """
         raise NotImplementedError("channel_statistics() is part of the 'statistics' extension")

@@ -290,7 +290,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         with self._lock:
             return {"messages_count": self._totals[0], "channel_full_count": self._totals[1]}
 
-    def channel_statistics(self, channel: str) -> dict[str, float]:
+    def channel_statistics(self, channel: str) -> dict[str, int]:
         require_valid_channel_name(channel)
         with self._lock:
             now = time.time()
@@ -299,7 +299,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
                 self._expire(queue, now)
             counts = self._counts.get(stats_name(channel), [0, 0])
             pending = len(queue) if queue else 0
-            max_age = now - (queue[0][0] - self.expiry) if queue else 0.0
+            # Whole seconds, as asgi_redis gave.
+            max_age = max(0, int(now - (queue[0][0] - self.expiry))) if queue else 0
             return {
                 "messages_count": counts[0],
                 "channel_full_count": counts[1],

@@ -5,14 +5,21 @@
   channel) and a suffix of the same characters.
 * A group name is the same characters with no type character.
 * Both are ``str`` and shorter than ``MAX_NAME_LENGTH`` characters.
+
+Made-up names (``layer.new_channel("reply?")`` and, for the process that owns
+a ``prefix!``, :func:`new_process_channel`) end in 128 random bits.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from functools import lru_cache
 
 MAX_NAME_LENGTH = 100
+
+#: Random bytes behind a made-up name's suffix: 128 bits, so no client can guess another's.
+RANDOM_NAME_BYTES = 16
 
 _CHANNEL_RE = re.compile(r"[a-zA-Z\d\-_.]+([?!][a-zA-Z\d\-_.]*)?\Z")
 _GROUP_RE = re.compile(r"[a-zA-Z\d\-_.]+\Z")
@@ -82,3 +89,25 @@ def stats_name(name: str) -> str:
         if index != -1:
             return name[: index + 1]
     return name
+
+
+def random_name(prefix: str, nbytes: int = RANDOM_NAME_BYTES) -> str:
+    """Return *prefix* and *nbytes* random bytes as URL-safe text (all valid name characters)."""
+    return prefix + secrets.token_urlsafe(nbytes)
+
+
+def new_process_channel(prefix: str) -> str:
+    """Return a new, unguessable channel name under the process prefix *prefix* (``"name!"``).
+
+    The ASGI 1 spec leaves the local parts of a process-specific channel to
+    the one process that receives on its prefix, so this needs no layer; and
+    ``new_channel()`` takes only ``?`` patterns, as the conformance suite
+    requires. An interface server names each connection's reply channel this way.
+    """
+    name = require_valid_channel_name(prefix, receive=True)
+    if not name.endswith("!"):
+        raise TypeError(
+            f"new_process_channel() takes a process prefix ending in '!', not {prefix!r}; "
+            "use layer.new_channel('name?') for a single-reader channel"
+        )
+    return require_valid_channel_name(random_name(name))

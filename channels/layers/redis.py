@@ -319,11 +319,14 @@ class RedisChannelLayer(BaseChannelLayer):
         return keys, dict(by_shard)
 
     def _push_args(
-        self, targets: dict[str, tuple[bytes, list[str]]], data: bytes
+        self, targets: dict[str, tuple[bytes, list[str]]], data: bytes, *, group: bool = False
     ) -> tuple[list[str], list[Any], list[list[str]]]:
-        """Build PUSH script arguments for {list key: (local parts, channel names)}."""
+        """Build PUSH script arguments for {list key: (local parts, channel names)}.
+
+        With *group*, a list found holding an expired message gets nothing.
+        """
         keys: list[str] = []
-        args: list[Any] = [int(time.time() * 1000), self._list_ttl, data]
+        args: list[Any] = [int(time.time() * 1000), self._list_ttl, data, 1 if group else 0]
         owners: list[list[str]] = []
         for key, (locals_, names) in targets.items():
             keys.append(key)
@@ -722,7 +725,7 @@ class RedisChannelLayer(BaseChannelLayer):
             members = [m.decode() for m in self._eval_kept(shard, MEMBERS_SCRIPT, [key], args)]
             dead: list[str] = []
             for index, targets in self._group_targets(members).items():
-                keys, push_args, owners = self._push_args(targets, data)
+                keys, push_args, owners = self._push_args(targets, data, group=True)
                 status = self._eval_kept(self._shards[index], PUSH_SCRIPT, keys, push_args)
                 dead += self._dead(status, owners)
             if dead:
@@ -739,7 +742,7 @@ class RedisChannelLayer(BaseChannelLayer):
         with _translate_errors:
             members = await self._aeval(shard.aclient(), MEMBERS_SCRIPT, [key], args)
             plan = self._group_targets([m.decode() for m in members]).items()
-            calls = [self._push_args(targets, data) for _, targets in plan]
+            calls = [self._push_args(targets, data, group=True) for _, targets in plan]
             statuses = await asyncio.gather(
                 *(
                     self._aeval(self._shards[index].aclient(), PUSH_SCRIPT, keys, push_args)
@@ -783,7 +786,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 totals["channel_full_count"] += int(full or 0)
         return totals
 
-    def channel_statistics(self, channel: str) -> dict[str, float]:
+    def channel_statistics(self, channel: str) -> dict[str, int]:
         require_valid_channel_name(channel)
         key, _, index = self._channel_key(channel)
         name = stats_name(channel)
@@ -791,11 +794,12 @@ class RedisChannelLayer(BaseChannelLayer):
             pipe = self._shards[index].sync.pipeline(transaction=False)
             pipe.hmget(self._stats_key, "count:" + name, "full:" + name).llen(key).lindex(key, 0)
             (sent, full), pending, head = pipe.execute()
-        max_age = 0.0
+        max_age = 0
         if head:
             deadline_text = head.partition(b"|")[0]
             if deadline_text.isdigit():
-                max_age = max(0.0, time.time() - (int(deadline_text) / 1000 - self.expiry))
+                waited = time.time() - (int(deadline_text) / 1000 - self.expiry)
+                max_age = max(0, int(waited))  # whole seconds, as asgi_redis gave
         return {
             "messages_count": int(sent or 0),
             "channel_full_count": int(full or 0),

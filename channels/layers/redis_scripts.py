@@ -11,21 +11,24 @@ from __future__ import annotations
 import hashlib
 
 # Push one entry onto each list in KEYS[1..n-1]; KEYS[n] is the statistics hash.
-# ARGV: now (ms), list TTL (s), encoded message, then per list: capacity, entry
-# header ("<deadline>|<local parts>|") and statistics name. The message travels
-# once however many lists it goes to.
+# ARGV: now (ms), list TTL (s), encoded message, group flag, then per list:
+# capacity, entry header ("<deadline>|<local parts>|") and statistics name. The
+# message travels once however many lists it goes to.
 # Returns per list: 0 sent, 2 full, plus 1 when its head had expired unread
 # (nobody reads that channel any more, so the caller drops it from its group).
+# With the group flag set, such a list gets nothing (status 1): a group send
+# does not deliver to a member it has just found dead, as the in-memory layer.
 PUSH = """
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local body = ARGV[3]
+local group = ARGV[4] == '1'
 local stats = KEYS[#KEYS]
 local status = {}
 local sent, full = 0, 0
 for i = 1, #KEYS - 1 do
   local key = KEYS[i]
-  local base = 3 * i + 1
+  local base = 3 * i + 2
   local dead = 0
   local length = redis.call('LLEN', key)
   local head = length > 0 and redis.call('LINDEX', key, 0)
@@ -38,7 +41,9 @@ for i = 1, #KEYS - 1 do
     head = redis.call('LINDEX', key, 0)
   end
   local field = ARGV[base + 2]
-  if length >= tonumber(ARGV[base]) then
+  if group and dead == 1 then
+    status[i] = 1
+  elseif length >= tonumber(ARGV[base]) then
     redis.call('HINCRBY', stats, 'full:' .. field, 1)
     full = full + 1
     status[i] = dead + 2
@@ -58,11 +63,12 @@ return status
 
 # Send to a whole group living on the same server as its members, in one call:
 # read the live members of KEYS[1], push one entry per list (one per process
-# prefix, naming its local parts), drop members whose list held a message that
-# expired unread. KEYS[2] is the statistics hash. ARGV: now (ms), membership
-# cutoff (s), list TTL (s), encoded message, capacity, entry deadline (ms), key
-# prefix. Only used with one server and one capacity for every channel, and it
-# touches list keys it computes, so it needs a plain (non-cluster) Redis.
+# prefix, naming its local parts), and drop, without sending to them, members
+# whose list held a message that expired unread. KEYS[2] is the statistics
+# hash. ARGV: now (ms), membership cutoff (s), list TTL (s), encoded message,
+# capacity, entry deadline (ms), key prefix. Only used with one server and one
+# capacity for every channel, and it touches list keys it computes, so it needs
+# a plain (non-cluster) Redis.
 GROUP_SEND = """
 local now, ttl, body = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
 local capacity, deadline, prefix = tonumber(ARGV[5]), ARGV[6], ARGV[7]
@@ -98,8 +104,7 @@ for _, stored in ipairs(order) do
   end
   if dead then
     for _, name in ipairs(entry.names) do redis.call('ZREM', KEYS[1], name) end
-  end
-  if length >= capacity then
+  elseif length >= capacity then
     redis.call('HINCRBY', stats, 'full:' .. entry.field, 1)
     full = full + 1
   else

@@ -8,6 +8,7 @@ check it, or any site could open an authenticated socket to it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -45,19 +46,49 @@ class BaseOriginValidator:
                 f"{type(self).__name__} only works on websocket.connect consumers, "
                 f"not {message.channel.name}"
             )
-        origin = self.origin_of(message.content)
-        if origin is None or not self.validate_origin(message, origin):
+        origin = self.get_origin(message)
+        if not self.validate_origin(message, origin):
             raise DenyConnection(f"Origin {origin!r} is not allowed")
         return self.func(*args, **kwargs)
 
+    def get_origin(self, message: Any) -> str:
+        """Return the origin of *message*; raise ``DenyConnection`` if it has no usable one."""
+        origin = self.origin_of(message.content)
+        if origin is None:
+            raise DenyConnection("The socket has no Origin header, or one that is not ASCII bytes")
+        return origin
+
     @staticmethod
     def origin_of(content: dict[str, Any]) -> str | None:
-        for name, value in content.get("headers") or ():
-            if bytes(name).lower() == b"origin":
-                try:
-                    return bytes(value).decode("ascii")
-                except UnicodeDecodeError:
-                    return None
+        """Return the ``Origin`` header of *content* as text, or None if it has no usable one.
+
+        The headers come from the client through the interface server, or
+        from a test: an entry that is not a ``(name, value)`` pair is
+        skipped, and an origin value that is not ASCII bytes counts as
+        missing, so the socket is denied instead of the consumer crashing.
+        1.x "old style" ``{name: value}`` headers are read too.
+        """
+        headers = content.get("headers") or ()
+        if isinstance(headers, Mapping):  # 1.x "old style" {name: value} headers
+            headers = headers.items()
+        try:
+            entries = list(headers)
+        except TypeError:
+            return None
+        for entry in entries:
+            if not isinstance(entry, list | tuple) or len(entry) != 2:
+                continue
+            name, value = entry
+            if isinstance(name, str):  # old style dict headers have str names
+                name = name.encode("latin-1", "replace")
+            if not isinstance(name, bytes | bytearray) or bytes(name).lower() != b"origin":
+                continue
+            if not isinstance(value, bytes | bytearray):
+                return None
+            try:
+                return bytes(value).decode("ascii")
+            except UnicodeDecodeError:
+                return None
         return None
 
     def validate_origin(self, message: Any, origin: str) -> bool:
@@ -75,7 +106,11 @@ class AllowedHostsOnlyOriginValidator(BaseOriginValidator):
     """
 
     def validate_origin(self, message: Any, origin: str) -> bool:
-        parsed = urlparse(origin)
+        try:
+            parsed = urlparse(origin)
+            parsed.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+        except ValueError:  # "http://[::1" or "http://host:99999": no browser sends these
+            return False
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             return False
         domain, _ = split_domain_port(parsed.netloc)

@@ -14,6 +14,7 @@ import pytest
 from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers.base import BaseChannelLayer
 from channels.layers.inmemory import InMemoryChannelLayer
+from channels.layers.names import new_process_channel
 from channels.layers.redis import RedisChannelLayer
 
 BACKENDS = ["inmemory", "redis"]
@@ -100,10 +101,22 @@ def test_new_channel_single_reader(layer: BaseChannelLayer) -> None:
     assert layer.receive([name]) == (name, {"value": "blue"})
 
 
-def test_new_channel_for_a_process_prefix(layer: BaseChannelLayer) -> None:
-    name = layer.new_channel("server.xyz!")
+def test_a_process_makes_its_own_channel_names_without_new_channel(
+    layer: BaseChannelLayer,
+) -> None:
+    name = new_process_channel("server.xyz!")
+    assert name.startswith("server.xyz!")
+    assert len(name) > len("server.xyz!") + 16
     layer.send(name, {"a": 1})
     assert layer.receive(["server.xyz!"]) == (name, {"a": 1})
+
+
+def test_new_channel_refuses_a_process_prefix_and_names_the_helper(
+    layer: BaseChannelLayer,
+) -> None:
+    """ASGI 1 conformance: ``new_channel("test!")`` is an error."""
+    with pytest.raises(TypeError, match="new_process_channel"):
+        layer.new_channel("test!")
 
 
 @pytest.mark.parametrize("pattern", ["test", "test?x", "test!x", "te st?", 123])
