@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 
 from .exceptions import InvalidChannelLayerError
 from .layers.base import BaseChannelLayer
+from .routing import Router
 
 DEFAULT_CHANNEL_LAYER = "default"
 
@@ -28,10 +29,15 @@ INMEMORY_BACKEND = "channels.layers.inmemory.InMemoryChannelLayer"
 REDIS_BACKEND = "channels.layers.redis.RedisChannelLayer"
 
 #: Backend paths from the Channels 1.x (and 2+) documentation, served by our layers.
+#: asgi_redis' RedisLocalChannelLayer sent normal channels over machine-local
+#: shared memory (asgi_ipc); here everything goes through Redis, which is
+#: correct (any worker may take any message), only not machine-local.
 BACKEND_ALIASES = {
     "asgiref.inmemory.ChannelLayer": INMEMORY_BACKEND,
     "asgi_redis.RedisChannelLayer": REDIS_BACKEND,
     "asgi_redis.core.RedisChannelLayer": REDIS_BACKEND,
+    "asgi_redis.RedisLocalChannelLayer": REDIS_BACKEND,
+    "asgi_redis.local.RedisLocalChannelLayer": REDIS_BACKEND,
     "channels_redis.core.RedisChannelLayer": REDIS_BACKEND,
 }
 
@@ -60,7 +66,7 @@ def _accepted_options(backend: type) -> set[str] | None:
 
 
 class ChannelLayerWrapper:
-    """A channel layer together with its alias and routing.
+    """A channel layer together with its alias, routing and router.
 
     Every attribute of the layer is reachable on the wrapper, so code written
     against the raw ASGI layer (``wrapper.send(...)``) keeps working.
@@ -71,6 +77,27 @@ class ChannelLayerWrapper:
         self.alias = alias
         self.routing = routing
         self._bridge: Any = None
+        # (the routing it was built from, the router): rebuilt when routing is replaced.
+        self._router: tuple[Any, Router] | None = None
+
+    @property
+    def router(self) -> Router:
+        """The :class:`~channels.routing.Router` a worker serves for this layer.
+
+        Built from :attr:`routing` on first use (with the default consumers of
+        the standard channels, as a worker has them) and kept until
+        :attr:`routing` is replaced, e.g. by ``apply_routes``; a change of
+        ``CHANNEL_LAYERS`` builds new wrappers, hence new routers.
+        """
+        cached = self._router
+        if cached is None or cached[0] is not self.routing:
+            cached = self._router = (self.routing, Router(self.resolve_routing()))
+        return cached[1]
+
+    @router.setter
+    def router(self, router: Router) -> None:
+        # 1.x code assigned routers directly; keep one until the routing changes.
+        self._router = (self.routing, router)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Serve one connection as an ASGI 3 application (what daphne calls)."""
@@ -171,6 +198,20 @@ class ChannelLayerManager:
         return ChannelLayerWrapper(
             self._construct(alias, backend, options), alias, entry.get("ROUTING")
         )
+
+    def make_test_backend(self, alias: str) -> ChannelLayerWrapper:
+        """Build a new layer for *alias* from its ``TEST_CONFIG``, which it must have.
+
+        This is what test servers in other processes connect to; unlike
+        ``make_backend(alias, "TEST_CONFIG")`` it does not fall back to ``CONFIG``.
+        """
+        entry = self.configs.get(alias)
+        if isinstance(entry, dict) and "BACKEND" in entry and "TEST_CONFIG" not in entry:
+            raise InvalidChannelLayerError(
+                f"CHANNEL_LAYERS[{alias!r}] has no TEST_CONFIG: add one with the options "
+                "the test servers use (it may equal CONFIG)"
+            )
+        return self.make_backend(alias, "TEST_CONFIG")
 
     @staticmethod
     def _import_backend(alias: str, path: Any) -> type:

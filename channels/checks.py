@@ -2,7 +2,8 @@
 
 * ``channels.E001``: a ``CHANNEL_LAYERS`` entry cannot be built (backend, CONFIG).
 * ``channels.E002``: a layer's ``ROUTING`` cannot be imported, or a route in it is wrong.
-* ``channels.W001``: ``channels`` is listed after ``django.contrib.staticfiles``.
+* ``channels.W001`` is retired: ``runserver`` is ours wherever ``channels`` is
+  listed (see :mod:`channels.management.precedence`).
 * ``channels.E003`` / ``channels.W002``: channel sessions would use signed cookies.
 """
 
@@ -42,28 +43,6 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.
         finally:
             layer.close()
     return errors
-
-
-def check_app_order(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """``channels`` must come before staticfiles, or staticfiles' runserver wins."""
-    from django.conf import settings
-
-    installed = [entry.split(".apps.")[0] for entry in settings.INSTALLED_APPS]
-    if (
-        "django.contrib.staticfiles" in installed
-        and "channels" in installed
-        and installed.index("django.contrib.staticfiles") < installed.index("channels")
-    ):
-        return [
-            checks.Warning(
-                "'channels' comes after 'django.contrib.staticfiles' in INSTALLED_APPS, "
-                "so 'manage.py runserver' is staticfiles' WSGI server and cannot serve "
-                "WebSockets.",
-                hint="Move 'channels' above 'django.contrib.staticfiles'.",
-                id="channels.W001",
-            )
-        ]
-    return []
 
 
 SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"

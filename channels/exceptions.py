@@ -6,6 +6,8 @@ Layer exceptions are also reachable as attributes of every channel layer
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -53,3 +55,57 @@ class RequestTimeout(Exception):
 
 class RequestAborted(Exception):
     """The client went away while the request body was being read."""
+
+
+class SendNotAvailableOnDemultiplexer(Exception):
+    """A demultiplexer has no stream of its own, so it cannot send to its socket.
+
+    Send from the stream's consumer (``self.send()`` or the ``multiplexer``
+    keyword argument), or with ``WebsocketMultiplexer.group_send()``.
+    """
+
+
+#: Close codes an application may choose (RFC 6455 7.4): normal closure, and the
+#: registered/private range. daphne refuses any other code from an application.
+APPLICATION_CLOSE_CODES = frozenset((1000, *range(3000, 5000)))
+
+
+class ChannelSocketException(Exception):
+    """Raised by a consumer to end its message with an action on the socket.
+
+    The worker catches it, sends what the consumer had queued, and calls
+    :meth:`run` with the message, so one ``raise`` both stops the consumer and
+    answers the client. Subclass it and implement :meth:`run`.
+    """
+
+    def run(self, message: Any) -> None:
+        raise NotImplementedError("run() must be implemented by a ChannelSocketException")
+
+
+class WebsocketCloseException(ChannelSocketException):
+    """Raised by a WebSocket consumer to close the socket, with an optional close *code*.
+
+    Without a code the socket closes normally (1000). A code must be 1000 or
+    in 3000-4999: the others are reserved for the protocol and servers.
+    """
+
+    def __init__(self, code: int | None = None) -> None:
+        if code is not None and (
+            isinstance(code, bool)
+            or not isinstance(code, int)
+            or code not in APPLICATION_CLOSE_CODES
+        ):
+            raise ValueError(
+                f"Invalid WebSocket close code {code!r}: use 1000 or a code from 3000 to 4999, "
+                "or no code for a normal closure"
+            )
+        super().__init__(code)
+        self.code = code
+
+    def run(self, message: Any) -> None:
+        if not message.channel.name.startswith("websocket.") or message.reply_channel is None:
+            raise ValueError(
+                f"WebsocketCloseException was raised by a consumer of {message.channel.name!r}; "
+                "raise it only from websocket.* consumers (use DenyConnection to refuse a socket)"
+            )
+        message.reply_channel.send({"close": self.code or True}, immediately=True)

@@ -3,6 +3,10 @@
 The worker opens an :class:`Outbox` around each consumer. ``Channel.send`` and
 ``Group.send`` find it through a context variable and queue into it; the
 worker flushes it when the consumer returns and drops it when it raises.
+(1.x sent the queue even then; we keep it only for a raised
+``ChannelSocketException``, which is an answer rather than a failure: see
+``channels.worker.keeps_sends``. A failed consumer's half-done sends would
+announce work whose session changes were not saved.)
 Outside a consumer (views, management commands, shells) there is no outbox
 and sends go straight to the layer. A context variable, unlike a thread-local,
 follows async consumers across ``await``.

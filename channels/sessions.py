@@ -107,6 +107,15 @@ class ChannelSessions:
 sessions = ChannelSessions()
 
 
+def session_for_reply_channel(reply_channel: str) -> SessionBase:
+    """Return the channel session of the socket with *reply_channel* (the 1.x name).
+
+    It is the session ``@channel_session`` gives that socket's consumers,
+    created if it does not exist yet; save it after changing it.
+    """
+    return sessions.channel_session(reply_channel)
+
+
 def session_key_from(content: dict[str, Any]) -> str | None:
     """Return the ``session_key`` query parameter, else the session cookie, of a message."""
     query = content.get("query_string") or b""

@@ -3,6 +3,11 @@
 Each worker thread blocks on one receive over every routed channel (no
 polling), matches the message, and runs the consumer inside an
 :class:`~channels.outbox.Outbox`, so its sends go out only if it succeeds.
+One raise is an answer, not a failure, and keeps the sends: a
+:class:`~channels.exceptions.ChannelSocketException`, whose ``run(message)``
+then acts on the socket (1.x sent a consumer's sends even when it failed; we
+do so only for this). A ``websocket.connect`` consumer that fails has its
+socket refused at once, not left waiting for the handshake timeout.
 ``async def`` consumers run on one event loop shared by the process, so a
 worker can have many of them waiting at once. Nothing a consumer does, and no
 hiccup of the layer, stops the worker; :meth:`Worker.stop` ends it gracefully.
@@ -21,7 +26,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 
-from .exceptions import ConsumeLater, DenyConnection
+from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from .message import Message
 from .outbox import Outbox
 from .routing import Router
@@ -43,14 +48,17 @@ def filter_channels(
     only: Iterable[str] | None = None,
     exclude: Iterable[str] | None = None,
 ) -> list[str]:
-    """Keep the channels matching any ``only`` glob and no ``exclude`` glob."""
-    only, exclude = list(only or ()), list(exclude or ())
-    return sorted(
+    """Keep the channels matching any ``only`` glob and no ``exclude`` glob, sorted."""
+    return sorted(_filtered(channels, list(only or ()), list(exclude or ())))
+
+
+def _filtered(channels: Iterable[str], only: list[str], exclude: list[str]) -> list[str]:
+    return [
         channel
         for channel in channels
         if (not only or any(fnmatch.fnmatchcase(channel, glob) for glob in only))
         and not any(fnmatch.fnmatchcase(channel, glob) for glob in exclude)
-    )
+    ]
 
 
 def _is_async(consumer: Any) -> bool:
@@ -66,6 +74,16 @@ def _is_async_uncached(consumer: Any) -> bool:
     return iscoroutinefunction(consumer) or iscoroutinefunction(
         getattr(consumer, "__call__", None)  # noqa: B004 - async __call__ on instances
     )
+
+
+def keeps_sends(exc: Exception) -> bool:
+    """Return True if a consumer that raised *exc* still sends what it queued.
+
+    A ``ChannelSocketException`` is how a consumer answers (an error frame,
+    then a close), so its sends are part of the answer. Anything else is a
+    failure, and a failed consumer sends nothing: see :mod:`channels.outbox`.
+    """
+    return isinstance(exc, ChannelSocketException)
 
 
 # Routing is fixed for a worker's life: look each consumer up once.
@@ -98,8 +116,11 @@ class Worker:
         if threads < 1:
             raise ValueError("a worker needs at least one thread")
         self.channel_layer = channel_layer
-        self.router = router or Router(channel_layer.resolve_routing())
-        self.channels = filter_channels(self.router.channels, only_channels, exclude_channels)
+        # The layer's own router (channel_layers[alias].router), unless told otherwise.
+        self.router = router if router is not None else channel_layer.router
+        self.only_channels = list(only_channels or ())
+        self.exclude_channels = list(exclude_channels or ())
+        self.channels = sorted(self.apply_channel_filters(self.router.channels))
         if not self.channels:
             raise ValueError(
                 "No channels left to listen on: check the routing and the "
@@ -112,6 +133,13 @@ class Worker:
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
         self._async_pending: set[concurrent.futures.Future[None]] = set()
+
+    def apply_channel_filters(self, channels: Iterable[str]) -> list[str]:
+        """Return the *channels* this worker's ``only``/``exclude`` globs let through, in order.
+
+        The 1.x name; :func:`filter_channels` is the same filter, sorted.
+        """
+        return _filtered(channels, self.only_channels, self.exclude_channels)
 
     # Running and stopping ------------------------------------------------
 
@@ -208,7 +236,10 @@ class Worker:
                 with outbox:
                     consumer(message, **kwargs)
             except Exception as exc:
-                outbox.discard()
+                if keeps_sends(exc):
+                    outbox.flush()
+                else:
+                    outbox.discard()
                 self.handle_exception(exc, consumer, message)
             if self._stopping.is_set() or not self.poll_with_sends:
                 outbox.flush()
@@ -230,7 +261,10 @@ class Worker:
             with outbox:
                 await consumer(message, **kwargs)
         except Exception as exc:
-            outbox.discard()
+            if keeps_sends(exc):
+                await outbox.aflush()
+            else:
+                outbox.discard()
             await sync_to_async(self.handle_exception)(exc, consumer, message)
         finally:
             await outbox.aflush()
@@ -251,6 +285,18 @@ class Worker:
         channel = message.channel.name
         if isinstance(exc, ConsumeLater):
             self.consume_later(message)
+        elif isinstance(exc, ChannelSocketException):
+            try:
+                exc.run(message)
+            except Exception:
+                logger.exception(
+                    "%s raised %s on %s, and its run() failed",
+                    consumer_name(consumer),
+                    type(exc).__name__,
+                    channel,
+                )
+                if channel == "websocket.connect":
+                    self.refuse(message)
         elif isinstance(exc, DenyConnection):
             if channel == "websocket.connect" and message.reply_channel is not None:
                 message.reply_channel.send({"close": True}, immediately=True)
@@ -267,6 +313,21 @@ class Worker:
                 channel,
                 exc_info=exc,
             )
+            if channel == "websocket.connect":
+                self.refuse(message)
+
+    def refuse(self, message: Message) -> None:
+        """Refuse the socket of a failed ``websocket.connect`` (403), or close it if open.
+
+        Its accept, if it queued one, was dropped with its other sends; without
+        this the client would wait for the handshake timeout.
+        """
+        if message.reply_channel is None:
+            return
+        try:
+            message.reply_channel.send({"close": True}, immediately=True)
+        except Exception:
+            logger.exception("Could not refuse the socket of a failed websocket.connect")
 
     def consume_later(self, message: Message) -> None:
         """Put *message* back at the end of its channel, a bounded number of times."""

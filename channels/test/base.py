@@ -90,12 +90,16 @@ class apply_routes:  # lower case: it is used like a function, as in 1.x
         with apply_routes([route("a.b", consumer)]):
             ...
 
+        with apply_routes(route("a.b", consumer)):  # a single route
+            ...
+
         @apply_routes([Chat.as_route(path=r"^/chat/$")], aliases=["default", "other"])
         class ChatTests(ChannelTestCase): ...
     """
 
     def __init__(self, routes: Any, aliases: Iterable[str] = (DEFAULT_CHANNEL_LAYER,)) -> None:
-        self.routes = routes
+        # A routing (list, dict, dotted path), or one route on its own, as 1.x took.
+        self.routes = routes if isinstance(routes, list | tuple | dict | str) else [routes]
         self.aliases = list(aliases)
         self._saved: list[list[tuple[ChannelLayerWrapper, Any]]] = []
 

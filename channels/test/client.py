@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,9 +13,8 @@ from django.db import close_old_connections
 
 from ..asgi import DEFAULT_CHANNEL_LAYER, ChannelLayerWrapper, channel_layers
 from ..channel import Group
-from ..exceptions import ConsumeLater, DenyConnection
+from ..exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from ..message import Message
-from ..routing import Router
 from ..signals import consumer_finished, consumer_started
 from ..worker import Worker, _is_async
 
@@ -28,38 +28,66 @@ class InlineWorker(Worker):
 
     Async consumers run under ``async_to_sync``, so their ``sync_to_async``
     database calls come back to the test's thread and see its transaction.
-    A consumer's exception (other than ``ConsumeLater`` and
-    ``DenyConnection``, which the worker handles) is raised to the caller.
+    A consumer's exception (other than ``ConsumeLater``, ``DenyConnection``
+    and ``ChannelSocketException``, which the worker handles) is raised to
+    the caller.
     """
 
     #: It handles one message only: never take the next one off the layer.
     poll_with_sends = False
 
     def __init__(self, channel_layer: ChannelLayerWrapper) -> None:
-        super().__init__(channel_layer, Router(channel_layer.resolve_routing()))
+        super().__init__(channel_layer, channel_layer.router)
         self.errors: list[Exception] = []
         #: The consumer and message of the last :meth:`handle`, if one was routed.
         self.ran: Found = None
+        #: What the consumer of the last :meth:`handle` returned (None if it raised).
+        self.result: Any = None
 
     def handle(self, channel: str, content: dict[str, Any]) -> None:
         """Route the message and run its consumer, as ``Worker.handle`` does, then raise."""
         message = Message(content, channel, self.channel_layer)
         found = self.router.match(message)
         self.ran = None
+        self.result = None
         if found is None:
             return
         consumer, kwargs = found
         self.ran = consumer, message
         with _test_connections():
             if _is_async(consumer):
-                async_to_sync(self._run_async)(consumer, message, kwargs)
+                async_to_sync(self._run_async)(
+                    self._keeping_result_async(consumer), message, kwargs
+                )
             else:
-                self._run_sync(consumer, message, kwargs)
+                self._run_sync(self._keeping_result(consumer), message, kwargs)
         if self.errors:
             raise self.errors.pop()
 
+    def _keeping_result(self, consumer: Any) -> Any:
+        @functools.wraps(consumer, updated=())
+        def run(message: Message, **kwargs: Any) -> Any:
+            self.result = consumer(message, **kwargs)
+            return self.result
+
+        return run
+
+    def _keeping_result_async(self, consumer: Any) -> Any:
+        @functools.wraps(consumer, updated=())
+        async def run(message: Message, **kwargs: Any) -> Any:
+            self.result = await consumer(message, **kwargs)
+            return self.result
+
+        return run
+
     def handle_exception(self, exc: Exception, consumer: Any, message: Message) -> None:
-        if isinstance(exc, ConsumeLater | DenyConnection):
+        # The worker's answers run as in production; a failure reaches the test.
+        if isinstance(exc, ChannelSocketException):
+            try:
+                exc.run(message)
+            except Exception as failed:  # e.g. WebsocketCloseException outside websockets
+                self.errors.append(failed)
+        elif isinstance(exc, ConsumeLater | DenyConnection):
             super().handle_exception(exc, consumer, message)
         else:
             self.errors.append(exc)
@@ -107,29 +135,36 @@ class Client:
         self.channel_layer.send(to, message)
 
     def consume(self, channel: str, fail_on_none: bool = True) -> Any:
-        """Run the consumer of the next message on *channel*; return that consumer.
+        """Run the consumer of the next message on *channel*; return what it returned.
+
+        A class-based consumer returns its instance, so a test can look at
+        what the handler set on it.
 
         Raise ``AssertionError`` if there is no message, or no consumer for it,
         unless *fail_on_none* is false (then return None).
         """
+        return self._consume(channel, fail_on_none)[1]
+
+    def _consume(self, channel: str, fail_on_none: bool) -> tuple[bool, Any]:
+        """Return (whether a consumer ran, what it returned)."""
         layer = self.channel_layer
         name, content = layer.receive([channel], block=False)
         if name is None:
             if fail_on_none:
                 raise AssertionError(f"No message on {channel!r} to consume")
-            return None
+            return False, None
         worker = InlineWorker(layer)
         worker.handle(name, content)
         if worker.ran is None:
             if fail_on_none:
                 raise AssertionError(f"No consumer is routed for the message on {channel!r}")
-            return None
-        return worker.ran[0]
+            return False, None
+        return True, worker.result
 
     def send_and_consume(
         self, channel: str, content: dict[str, Any] | None = None, fail_on_none: bool = True
     ) -> Any:
-        """:meth:`send` then :meth:`consume`."""
+        """:meth:`send` then :meth:`consume`; return what the consumer returned."""
         self.send(channel, content)
         return self.consume(channel, fail_on_none=fail_on_none)
 

@@ -88,14 +88,17 @@ class WSClient(Client):
         text: Any = None,
         path: str = "/",
     ) -> None:
-        """Send a message to *to* as this socket: path (``?query`` split off), headers, order.
+        """Send a message to *to* as this socket: path, headers, order.
 
-        A *text* that is not a str is sent as its JSON.
+        As from an interface server, only ``websocket.connect`` carries the
+        ``query_string`` (the part of *path* after ``?``); the other messages
+        get the path without it. A *text* that is not a str is sent as its JSON.
         """
         message = dict(content or {})
         path, _, query = path.partition("?")
         message.setdefault("path", path)
-        message.setdefault("query_string", query.encode("latin-1"))
+        if to == "websocket.connect":
+            message.setdefault("query_string", query.encode("latin-1"))
         message.setdefault("headers", self.get_headers())
         if text is not None:
             message["text"] = text if isinstance(text, str) else json.dumps(text)
@@ -105,26 +108,32 @@ class WSClient(Client):
         super().send(to, message)
 
     def receive(self, json: bool = True) -> Any:  # type: ignore[override]
-        """Return the next reply; with *json*, a text frame's decoded JSON."""
+        """Return the next reply's frame: its text decoded as JSON, or with ``json=False`` as is.
+
+        A reply without text (``{"accept": True}``, ``{"close": True}``,
+        ``{"bytes": ...}``) comes back whole; None if nothing was sent.
+        """
         content = super().receive()
-        if json and content is not None and isinstance(content.get("text"), str):
+        if content is None:
+            return None
+        if json and isinstance(content.get("text"), str):
             return _json_loads(content["text"])
-        return content
+        return content.get("text", content)
 
     def consume(  # type: ignore[override]
         self, channel: str, fail_on_none: bool = True, check_accept: bool = True
     ) -> Any:
-        """Run the consumer of the next message on *channel*.
+        """Run the consumer of the next message on *channel*; return what it returned.
 
         After ``websocket.connect`` with *check_accept*, take the reply and
         fail unless it accepted the socket.
         """
-        consumer = super().consume(channel, fail_on_none=fail_on_none)
-        if check_accept and channel == "websocket.connect" and consumer is not None:
+        ran, result = self._consume(channel, fail_on_none)
+        if check_accept and channel == "websocket.connect" and ran:
             reply = super().receive()
             if reply != {"accept": True}:
                 raise AssertionError(f"The connect consumer did not accept the socket: {reply!r}")
-        return consumer
+        return result
 
     def send_and_consume(  # type: ignore[override]
         self,

@@ -3,7 +3,9 @@
 It extends daphne's own ``runserver`` (itself Django's) through its hooks: the
 application is the default channel layer, and before daphne starts, worker
 threads begin consuming from that layer, which is why the in-memory layer is
-enough in development.
+enough in development. It is the ``runserver`` wherever ``"channels"`` is
+listed in ``INSTALLED_APPS``, also after ``django.contrib.staticfiles``: see
+:mod:`channels.management.precedence`.
 """
 
 from __future__ import annotations
