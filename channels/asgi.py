@@ -82,16 +82,20 @@ class ChannelLayerWrapper:
 
     @property
     def router(self) -> Router:
-        """The :class:`~channels.routing.Router` a worker serves for this layer.
+        """The :class:`~channels.routing.Router` of this layer's ``ROUTING``, as in 1.x.
 
-        Built from :attr:`routing` on first use (with the default consumers of
-        the standard channels, as a worker has them) and kept until
-        :attr:`routing` is replaced, e.g. by ``apply_routes``; a change of
-        ``CHANNEL_LAYERS`` builds new wrappers, hence new routers.
+        It holds the project's routes only, so ``router.channels`` lists what
+        the project routes and the test client finds no consumer for a
+        message nothing routes; a worker adds the default consumers of the
+        standard channels on top (1.x's ``check_default()``). Built on first
+        use and kept until :attr:`routing` is replaced, e.g. by
+        ``apply_routes``; a change of ``CHANNEL_LAYERS`` builds new wrappers,
+        hence new routers.
         """
         cached = self._router
         if cached is None or cached[0] is not self.routing:
-            cached = self._router = (self.routing, Router(self.resolve_routing()))
+            router = Router(self.resolve_routing(), defaults=False)
+            cached = self._router = (self.routing, router)
         return cached[1]
 
     @router.setter

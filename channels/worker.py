@@ -103,6 +103,10 @@ class Worker:
     #: (only a worker that goes on to handle it may do so).
     poll_with_sends = True
 
+    #: False for a worker that is handed its messages (the test client's) and
+    #: never listens, so it may serve a routing with no channels.
+    listens = True
+
     def __init__(
         self,
         channel_layer: Any,
@@ -116,12 +120,12 @@ class Worker:
         if threads < 1:
             raise ValueError("a worker needs at least one thread")
         self.channel_layer = channel_layer
-        # The layer's own router (channel_layers[alias].router), unless told otherwise.
-        self.router = router if router is not None else channel_layer.router
+        # The layer's routing with the default consumers, unless told otherwise.
+        self.router = router if router is not None else Router(channel_layer.resolve_routing())
         self.only_channels = list(only_channels or ())
         self.exclude_channels = list(exclude_channels or ())
         self.channels = sorted(self.apply_channel_filters(self.router.channels))
-        if not self.channels:
+        if not self.channels and self.listens:
             raise ValueError(
                 "No channels left to listen on: check the routing and the "
                 "--only-channels / --exclude-channels globs"

@@ -6,9 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import BROWSER_MARKER, chromium  # noqa: F401 - chromium: a fixture
 from tests.interface import deployments  # noqa: F401 - a fixture for every test module
 from tests.redis_server import RedisServer
 from tests.workers import layer, run_worker  # noqa: F401 - fixtures
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", BROWSER_MARKER)
 
 
 @pytest.fixture(scope="session")

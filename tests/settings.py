@@ -13,6 +13,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "channels",
     "channels.delay",
+    "tests.bindingapp",
 ]
 # A file, not :memory:: worker threads in the tests write sessions concurrently,
 # and shared in-memory SQLite locks whole tables without waiting.

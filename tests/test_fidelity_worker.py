@@ -121,11 +121,17 @@ def test_a_failed_receive_consumer_leaves_the_socket_alone(
     assert "bad frame" in caplog.text
 
 
-def test_a_worker_serves_its_layers_router(layer: ChannelLayerWrapper) -> None:
+DEFAULT_WEBSOCKET_CHANNELS = ("websocket.connect", "websocket.receive", "websocket.disconnect")
+
+
+def test_a_worker_serves_its_layers_routing_plus_the_defaults(
+    layer: ChannelLayerWrapper,
+) -> None:
+    """``layer.router`` is the project's routes (1.x); a worker adds the defaults on top."""
     layer.routing = [route("mine.a", lambda message: None)]
+    assert layer.router.channels == {"mine.a"}
     worker = Worker(layer)
-    assert worker.router is layer.router
-    assert "mine.a" in worker.channels
+    assert set(worker.channels) == {"mine.a", "http.request", *DEFAULT_WEBSOCKET_CHANNELS}
 
 
 def test_apply_channel_filters_keeps_the_order_as_1x_did(layer: ChannelLayerWrapper) -> None:

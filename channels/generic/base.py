@@ -12,11 +12,14 @@ is routed with ``route_class(MyConsumer, path=...)`` (or
             message.channel_session["n"] = message.channel_session.get("n", 0) + 1
 
 The router asks the class for its entry point with :meth:`as_consumer`; the
-worker calls it as ``consumer(message, **kwargs)``. It builds a new instance
-for the message and runs the handler that :meth:`get_handler` returns, so
-session and ordering decorators wrap the dispatch exactly as they wrap
-function consumers. :class:`AsyncBaseConsumer`'s entry point is a coroutine
-function, which is how the worker knows to await it on its event loop.
+worker calls it as ``consumer(message, **kwargs)``. As in 1.x, building an
+instance handles the message: ``MyConsumer(message)`` runs :meth:`dispatch`
+(the method ``method_mapping`` names, wrapped by :meth:`get_handler` in the
+session and ordering decorators), so 1.x tests that construct consumers keep
+working; the entry point returns the instance, so the test client can hand it
+back. :class:`AsyncBaseConsumer` cannot run in a constructor: building one
+only keeps the message, and its entry point, a coroutine function (which is
+how the worker knows to await it), awaits :meth:`AsyncBaseConsumer.run`.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ Handler = Callable[..., Any]
 class BaseConsumer:
     """Dispatch each message to the method ``method_mapping`` names for its channel.
 
-    Override :meth:`get_handler` to wrap the dispatch in more decorators;
-    subclasses call ``super().get_handler()`` and wrap what it returns.
+    Override :meth:`get_handler` to wrap the handlers in more decorators;
+    subclasses call ``super().get_handler(message, **kwargs)`` and wrap what
+    it returns. To route in another way, override :meth:`dispatch` and
+    :meth:`channel_names` (the channels must not change while a worker runs).
     """
 
     #: ``{channel name: method name}``; the channels this consumer is routed on.
@@ -51,6 +56,7 @@ class BaseConsumer:
     def __init__(self, message: Message, **kwargs: Any) -> None:
         self.message = message
         self.kwargs = kwargs
+        self.run()
 
     @classmethod
     def channel_names(cls) -> set[str]:
@@ -58,34 +64,57 @@ class BaseConsumer:
         return set(cls.method_mapping)
 
     @classmethod
-    def as_route(cls, **filters: Any) -> RouteClass:
-        """Return a route to this consumer on its channels, with routing *filters*."""
-        return route_class(cls, **filters)
+    def as_route(cls, attrs: dict[str, Any] | None = None, **filters: Any) -> RouteClass:
+        """Return a route to this consumer on its channels, with routing *filters*.
+
+        *attrs* (a dict, also accepted positionally as in 1.x) gives the route
+        a subclass with those class attributes, so one consumer class can be
+        routed twice with different options.
+        """
+        target: type[BaseConsumer] = cls
+        if attrs is not None:
+            if not isinstance(attrs, dict):
+                raise TypeError(
+                    f"{cls.__name__}.as_route(attrs=...) takes a dict of class attributes, "
+                    f"not {type(attrs).__name__}; pass routing filters as keyword arguments"
+                )
+            if attrs:
+                body = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, **attrs}
+                target = type(cls)(cls.__name__, (cls,), body)
+        return route_class(target, **filters)
 
     @classmethod
     def as_consumer(cls) -> Handler:
-        """Return the callable the worker runs: ``consumer(message, **kwargs)``."""
+        """Return the callable the worker runs: ``consumer(message, **kwargs)``.
 
-        def consumer(message: Message, **kwargs: Any) -> Any:
-            return cls(message, **kwargs).run()
+        It returns the instance that handled the message.
+        """
+
+        def consumer(message: Message, **kwargs: Any) -> BaseConsumer:
+            return cls(message, **kwargs)  # constructing it handles the message
 
         return _named_after(consumer, cls)
 
     def run(self) -> Any:
-        """Handle ``self.message`` through the decorated handler."""
-        return self.get_handler()(self.message, **self.kwargs)
+        """Handle ``self.message`` with ``self.kwargs``."""
+        return self.dispatch(self.message, **self.kwargs)
 
-    def get_handler(self) -> Handler:
-        """Return :meth:`dispatch` wrapped in the session decorators the options ask for."""
-        handler: Handler = self.dispatch
+    def get_handler(self, message: Message | None = None, **kwargs: Any) -> Handler:
+        """Return the method for *message*'s channel, wrapped in the session decorators.
+
+        Override it to add decorators: call ``super().get_handler(message,
+        **kwargs)`` and wrap what it returns (1.x overrides that take
+        ``*args, **kwargs`` work unchanged).
+        """
+        handler: Handler = getattr(self, self._handler_name(message or self.message))
         if self.channel_session_user:
             handler = channel_session_user(handler)
         elif self.channel_session:
             handler = channel_session(handler)
         return handler
 
-    def method_name(self, message: Message) -> str:
-        """Return the name of the method that handles *message*."""
+    def _handler_name(self, message: Message) -> str:
+        # Private: "method_name" is a name users give their own handlers (1.x docs).
         try:
             return self.method_mapping[message.channel.name]
         except KeyError:
@@ -95,8 +124,8 @@ class BaseConsumer:
             ) from None
 
     def dispatch(self, message: Message, **kwargs: Any) -> Any:
-        """Call the method ``method_mapping`` names for the message's channel."""
-        return getattr(self, self.method_name(message))(message, **kwargs)
+        """Call the handler :meth:`get_handler` returns for *message*."""
+        return self.get_handler(message, **kwargs)(message, **kwargs)
 
 
 class AsyncBaseConsumer(BaseConsumer):
@@ -106,18 +135,25 @@ class AsyncBaseConsumer(BaseConsumer):
     for the ORM. Many instances wait at once in one worker process.
     """
 
+    def __init__(self, message: Message, **kwargs: Any) -> None:
+        # No dispatch here: a coroutine cannot run in a constructor.
+        self.message = message
+        self.kwargs = kwargs
+
     @classmethod
     def as_consumer(cls) -> Callable[..., Awaitable[Any]]:
-        async def consumer(message: Message, **kwargs: Any) -> Any:
-            return await cls(message, **kwargs).run()
+        async def consumer(message: Message, **kwargs: Any) -> BaseConsumer:
+            instance = cls(message, **kwargs)
+            await instance.run()
+            return instance
 
         return _named_after(consumer, cls)
 
     async def run(self) -> Any:  # type: ignore[override]
-        return await self.get_handler()(self.message, **self.kwargs)
+        return await self.dispatch(self.message, **self.kwargs)
 
     async def dispatch(self, message: Message, **kwargs: Any) -> Any:  # type: ignore[override]
-        return await getattr(self, self.method_name(message))(message, **kwargs)
+        return await self.get_handler(message, **kwargs)(message, **kwargs)
 
 
 def _named_after(consumer: Handler, cls: type) -> Handler:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.core.serializers.json import DjangoJSONEncoder
 
 from ..asgi import DEFAULT_CHANNEL_LAYER
@@ -31,6 +31,7 @@ from ..auth import (
     channel_session_user_from_http,
 )
 from ..channel import Channel, Group
+from ..exceptions import SendNotAvailableOnDemultiplexer
 from ..message import Message
 from ..sessions import enforce_ordering
 from .base import AsyncBaseConsumer, BaseConsumer, Handler
@@ -79,6 +80,10 @@ class WebsocketConsumer(BaseConsumer):
       order (see :func:`channels.sessions.enforce_ordering`).
     * ``groups`` or :meth:`connection_groups`: joined on connect, left on
       disconnect.
+
+    Under a :class:`WebsocketDemultiplexer` every hook (and
+    :meth:`connection_groups`) also gets ``multiplexer=``, the stream's
+    :class:`WebsocketMultiplexer`, as in 1.x.
     """
 
     method_mapping: ClassVar[dict[str, str]] = {
@@ -91,17 +96,19 @@ class WebsocketConsumer(BaseConsumer):
     strict_ordering: ClassVar[bool] = False
     slight_ordering: ClassVar[bool] = False
     #: Groups every socket of this consumer joins on connect.
-    groups: ClassVar[list[str]] = []
+    groups: ClassVar[list[str] | None] = []
     #: The layer :meth:`group_send` uses (it has no message to take one from).
     channel_layer_alias: ClassVar[str] = DEFAULT_CHANNEL_LAYER
 
-    def __init__(
-        self, message: Message, multiplexer: WebsocketMultiplexer | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(message, **kwargs)
-        #: Set when a :class:`WebsocketDemultiplexer` runs this consumer for one stream.
-        self.multiplexer = multiplexer
-        self.path: str | None = message.content.get("path")
+    @property
+    def multiplexer(self) -> WebsocketMultiplexer | None:
+        """The stream's multiplexer, when a :class:`WebsocketDemultiplexer` runs this consumer."""
+        return self.kwargs.get("multiplexer")
+
+    @property
+    def path(self) -> str | None:
+        """The path of the socket's URL, as the message gives it."""
+        return self.message.content.get("path")
 
     @property
     def reply_channel(self) -> Channel:
@@ -109,12 +116,13 @@ class WebsocketConsumer(BaseConsumer):
             raise ValueError(f"A {self.message.channel.name} message has no reply_channel")
         return self.message.reply_channel
 
-    def get_handler(self) -> Handler:
-        handler = super().get_handler()
+    def get_handler(self, message: Message | None = None, **kwargs: Any) -> Handler:
+        message = message or self.message
+        handler = super().get_handler(message, **kwargs)
         if self.http_user_and_session:
             handler = channel_and_http_session_user_from_http(handler)
         elif self.http_user:
-            if self.message.channel.name == "websocket.connect":
+            if message.channel.name == "websocket.connect":
                 handler = channel_session_user_from_http(handler)
             else:
                 handler = channel_session_user(handler)
@@ -128,7 +136,7 @@ class WebsocketConsumer(BaseConsumer):
 
     def connection_groups(self, **kwargs: Any) -> list[str]:
         """Return the groups this socket belongs to; *kwargs* are the route's."""
-        return list(self.groups)
+        return list(self.groups or [])
 
     def _groups(self, message: Message, kwargs: dict[str, Any]) -> list[Group]:
         return [
@@ -149,7 +157,7 @@ class WebsocketConsumer(BaseConsumer):
     def raw_disconnect(self, message: Message, **kwargs: Any) -> None:
         for group in self._groups(message, kwargs):
             group.discard(self.reply_channel)
-        self.disconnect(message.get("code", 1000), **kwargs)
+        self.disconnect(message, **kwargs)
 
     # Hooks ----------------------------------------------------------------
 
@@ -160,8 +168,8 @@ class WebsocketConsumer(BaseConsumer):
     def receive(self, text: str | None = None, bytes: bytes | None = None, **kwargs: Any) -> None:
         """Called with each frame's text or bytes."""
 
-    def disconnect(self, code: int, **kwargs: Any) -> None:
-        """Called when the socket closed, with its close code."""
+    def disconnect(self, message: Message, **kwargs: Any) -> None:
+        """Called when the socket closed; ``message["code"]`` is its close code."""
 
     # Output ---------------------------------------------------------------
 
@@ -219,7 +227,8 @@ class JsonWebsocketConsumer(JsonCodecMixin, WebsocketConsumer):
 
     :meth:`receive` gets the decoded value of each text frame. A binary frame
     or invalid JSON is answered with ``{"error": "..."}`` (see
-    :meth:`reject_frame`) and does not reach :meth:`receive`.
+    :meth:`reject_frame`) and does not reach :meth:`receive`. Under a
+    demultiplexer, :meth:`send` goes out on the consumer's stream.
     """
 
     def raw_receive(self, message: Message, **kwargs: Any) -> None:
@@ -252,21 +261,34 @@ class JsonWebsocketConsumer(JsonCodecMixin, WebsocketConsumer):
 
 
 class WebsocketMultiplexer:
-    """Send a stream's payloads over a shared socket as ``{"stream": s, "payload": p}``."""
+    """Send a stream's payloads over a shared socket as ``{"stream": s, "payload": p}``.
+
+    Override :meth:`encode_json` (or :meth:`encode`) in a subclass and name
+    it in ``WebsocketDemultiplexer.multiplexer_class`` to change the wire
+    format; the demultiplexer hands each stream's consumer an instance.
+    """
 
     def __init__(self, stream: str, reply_channel: Channel) -> None:
         self.stream = stream
         self.reply_channel = reply_channel
 
     @classmethod
-    def encode(cls, stream: str, payload: Any) -> str:
-        return json.dumps({"stream": stream, "payload": payload}, cls=DjangoJSONEncoder)
+    def encode_json(cls, content: Any) -> str:
+        """Return the text of a frame holding *content* (``{"stream", "payload"}``)."""
+        return json.dumps(content, cls=DjangoJSONEncoder)
+
+    @classmethod
+    def encode(cls, stream: str, payload: Any) -> dict[str, Any]:
+        """Return the reply-channel message that carries *payload* on *stream*."""
+        return {"text": cls.encode_json({"stream": stream, "payload": payload})}
 
     def send(self, payload: Any) -> None:
-        self.reply_channel.send({"text": self.encode(self.stream, payload)})
+        """Send *payload* on this stream to this socket."""
+        self.reply_channel.send(self.encode(self.stream, payload))
 
     async def asend(self, payload: Any) -> None:
-        await self.reply_channel.asend({"text": self.encode(self.stream, payload)})
+        """Async twin of :meth:`send`."""
+        await self.reply_channel.asend(self.encode(self.stream, payload))
 
     @classmethod
     def group_send(
@@ -278,22 +300,32 @@ class WebsocketMultiplexer:
         alias: str = DEFAULT_CHANNEL_LAYER,
     ) -> None:
         """Send *payload* on *stream* to every socket in group *name*."""
-        Group(name, alias=alias).send(frame(cls.encode(stream, payload), close=close))
+        message = cls.encode(stream, payload)
+        if close:
+            message["close"] = close
+        Group(name, alias=alias).send(message)
 
 
 class WebsocketDemultiplexer(JsonWebsocketConsumer):
-    """Serve several JSON consumers over one socket, one per stream.
+    """Serve several consumers over one socket, one per stream.
 
-    Frames are ``{"stream": "<name>", "payload": {...}}``; the payload goes to
-    the ``receive`` of ``consumers[name]``, whose ``send`` is wrapped back in
-    the same envelope. Connect and disconnect reach every stream's consumer.
-    A frame for an unknown stream, or of the wrong shape, is answered with an
-    error and dropped. Put session and ordering options here: the streams'
-    consumers share this one's sessions.
+    Frames are ``{"stream": "<name>", "payload": {...}}``. ``consumers`` maps
+    stream names to consumers: :class:`JsonWebsocketConsumer` subclasses (their
+    ``send`` is wrapped back in the same envelope) or any consumer callable,
+    such as a data binding's ``MyBinding.consumer``. Each is called as
+    ``consumer(message, multiplexer=..., **route_kwargs)`` with this socket's
+    message, whose ``text`` is the stream's payload as JSON; connect and
+    disconnect reach every stream's consumer. A frame for an unknown stream,
+    or of the wrong shape, is answered with ``{"error": "..."}`` and dropped.
+    Put session and ordering options here: the streams' consumers share this
+    one's sessions.
+
+    The demultiplexer itself has no stream: its ``send`` and ``group_send``
+    raise :class:`~channels.exceptions.SendNotAvailableOnDemultiplexer`.
     """
 
-    #: ``{stream name: JsonWebsocketConsumer subclass}``.
-    consumers: ClassVar[dict[str, type[WebsocketConsumer]]] = {}
+    #: ``{stream name: consumer class or callable}``.
+    consumers: ClassVar[dict[str, Any]] = {}
     multiplexer_class: ClassVar[type[WebsocketMultiplexer]] = WebsocketMultiplexer
 
     def connect(self, message: Message, **kwargs: Any) -> None:
@@ -301,9 +333,9 @@ class WebsocketDemultiplexer(JsonWebsocketConsumer):
         for stream in self.consumers:
             self.forward(stream, message, kwargs)
 
-    def disconnect(self, code: int, **kwargs: Any) -> None:
+    def disconnect(self, message: Message, **kwargs: Any) -> None:
         for stream in self.consumers:
-            self.forward(stream, self.message, kwargs)
+            self.forward(stream, message, kwargs)
 
     def receive(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or not isinstance(content.get("stream"), str):
@@ -317,28 +349,38 @@ class WebsocketDemultiplexer(JsonWebsocketConsumer):
         if not isinstance(payload, dict):
             self.reject_frame(f"The payload of stream {stream!r} must be a JSON object")
             return
-        text = self.consumers[stream].encode_json(payload)  # type: ignore[attr-defined]
-        self.forward(stream, self.message, kwargs, text=text)
+        # The stream's consumer decodes this frame again, as if it came alone.
+        self.message.content.pop("bytes", None)
+        self.message.content["text"] = self.encode_json(payload)
+        self.forward(stream, self.message, kwargs)
 
-    def forward(
-        self, stream: str, message: Message, kwargs: dict[str, Any], text: str | None = None
-    ) -> None:
-        """Run the consumer of *stream* on *message* (with *text* as its frame)."""
-        content = dict(message.content)
-        if text is not None:
-            content.pop("bytes", None)
-            content["text"] = text
-        forwarded = Message(content, message.channel.name, message.channel_layer)
-        # One session object per socket, or two saves could overwrite each other.
-        forwarded.channel_session = message.channel_session
-        forwarded.http_session = message.http_session
-        forwarded.user = message.user
+    def forward(self, stream: str, message: Message, kwargs: dict[str, Any]) -> Any:
+        """Run the consumer of *stream* on *message*, with its ``multiplexer=``."""
+        consumer = self.consumers[stream]
+        if isinstance(consumer, type) and issubclass(consumer, BaseConsumer):
+            consumer = consumer.as_consumer()
         multiplexer = self.multiplexer_class(stream, self.reply_channel)
-        consumer = self.consumers[stream](forwarded, multiplexer=multiplexer, **kwargs)
-        if isinstance(consumer, AsyncBaseConsumer):
-            async_to_sync(consumer.run)()
-        else:
-            consumer.run()
+        arguments = {**kwargs, "multiplexer": multiplexer}
+        if iscoroutinefunction(consumer):
+            return async_to_sync(consumer)(message, **arguments)
+        return consumer(message, **arguments)
+
+    def reject_frame(self, reason: str) -> None:
+        WebsocketConsumer.send(self, text=self.encode_json({self.error_key: reason}))
+
+    def send(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        raise SendNotAvailableOnDemultiplexer(
+            "A demultiplexer has no stream to send on: send from the stream's consumer "
+            "(self.send() or its multiplexer= argument), or use "
+            "WebsocketMultiplexer(stream, reply_channel).send(payload)"
+        )
+
+    @classmethod
+    def group_send(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        raise SendNotAvailableOnDemultiplexer(
+            "A demultiplexer has no stream to send on: use "
+            "WebsocketMultiplexer.group_send(group, stream, payload)"
+        )
 
 
 # Async twins -------------------------------------------------------------
@@ -362,7 +404,7 @@ class AsyncWebsocketConsumer(AsyncBaseConsumer, WebsocketConsumer):
     async def raw_disconnect(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
         for group in self._groups(message, kwargs):
             await group.adiscard(self.reply_channel)
-        await self.disconnect(message.get("code", 1000), **kwargs)
+        await self.disconnect(message, **kwargs)
 
     async def connect(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
         await self.accept()
@@ -372,8 +414,8 @@ class AsyncWebsocketConsumer(AsyncBaseConsumer, WebsocketConsumer):
     ) -> None:
         """Called with each frame's text or bytes."""
 
-    async def disconnect(self, code: int, **kwargs: Any) -> None:  # type: ignore[override]
-        """Called when the socket closed, with its close code."""
+    async def disconnect(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
+        """Called when the socket closed; ``message["code"]`` is its close code."""
 
     async def accept(self) -> None:  # type: ignore[override]
         if self.multiplexer is None:

@@ -35,6 +35,7 @@ class InlineWorker(Worker):
 
     #: It handles one message only: never take the next one off the layer.
     poll_with_sends = False
+    listens = False
 
     def __init__(self, channel_layer: ChannelLayerWrapper) -> None:
         super().__init__(channel_layer, channel_layer.router)

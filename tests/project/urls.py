@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from tests.project import views
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("login/", views.login_view),
     path("later/", views.later),
     path("logout/", views.logout_view),
+    path("jsclient/", include("tests.jsclient.urls")),
 ]

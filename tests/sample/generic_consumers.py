@@ -50,8 +50,8 @@ class Chat(WebsocketConsumer):
     def receive(self, text=None, bytes=None, room="", **kwargs):
         self.group_send(f"chat-{room}", text=f"{self.message.user.username}: {text}")
 
-    def disconnect(self, code, room="", **kwargs):
-        Channel(EVENTS).send({"left": room, "user": self.message.user.username, "code": code})
+    def disconnect(self, message, room="", **kwargs):
+        Channel(EVENTS).send({"left": room, "user": message.user.username, "code": message["code"]})
 
 
 class Api(JsonWebsocketConsumer):
@@ -78,8 +78,8 @@ class EchoStream(JsonWebsocketConsumer):
     def receive(self, content, **kwargs):
         self.send({"echo": content})
 
-    def disconnect(self, code, **kwargs):
-        Channel(EVENTS).send({"disconnected": "echo", "code": code})
+    def disconnect(self, message, **kwargs):
+        Channel(EVENTS).send({"disconnected": "echo", "code": message["code"]})
 
 
 class CounterStream(JsonWebsocketConsumer):
@@ -90,8 +90,8 @@ class CounterStream(JsonWebsocketConsumer):
         session["count"] = session.get("count", 0) + content.get("by", 1)
         self.send({"count": session["count"]})
 
-    def disconnect(self, code, **kwargs):
-        Channel(EVENTS).send({"disconnected": "counter", "code": code})
+    def disconnect(self, message, **kwargs):
+        Channel(EVENTS).send({"disconnected": "counter", "code": message["code"]})
 
 
 class Demux(WebsocketDemultiplexer):
@@ -115,8 +115,8 @@ class Slow(AsyncWebsocketConsumer):
         else:
             await self.send(text=f"pong {text}")
 
-    async def disconnect(self, code, **kwargs):
-        await Channel(EVENTS).asend({"disconnected": "slow", "code": code})
+    async def disconnect(self, message, **kwargs):
+        await Channel(EVENTS).asend({"disconnected": "slow", "code": message["code"]})
 
 
 class AsyncApi(AsyncJsonWebsocketConsumer):

@@ -1,0 +1,1 @@
+"""The sample code of 1.x ``docs/binding.rst`` ("Getting Started"), as written."""
