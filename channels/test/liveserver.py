@@ -19,7 +19,14 @@ from ..asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 __all__ = ["ChannelLiveServerTestCase"]
 
 
-def _serve(role: str, overrides: dict[str, Any], alias: str, port: int, threads: int) -> None:
+def _serve(
+    role: str,
+    overrides: dict[str, Any],
+    alias: str,
+    port: int,
+    threads: int,
+    serve_static: bool,
+) -> None:
     """Child process entry point: set Django up like the test process, then serve."""
     import django
 
@@ -40,17 +47,24 @@ def _serve(role: str, overrides: dict[str, Any], alias: str, port: int, threads:
         endpoint = f"tcp:port={port}:interface=127.0.0.1"
         Server(application=layer, endpoints=[endpoint], verbosity=0).run()
     else:
+        from django.apps import apps
+
+        from ..handler import ViewConsumer
+        from ..routing import Router
         from ..worker import Worker
 
-        Worker(layer, threads=threads).run()
+        static = serve_static and apps.is_installed("django.contrib.staticfiles")
+        router = Router(layer.resolve_routing(), http_consumer=ViewConsumer(static))
+        Worker(layer, router, threads=threads).run()
 
 
 class ChannelLiveServerTestCase(TransactionTestCase):
     """Serve the project with daphne and a worker, each in a process of its own.
 
-    The children use the test database and the channel layer's
-    ``TEST_CONFIG`` (else ``CONFIG``), which must reach across processes
-    (Redis). Point a browser or a WebSocket client at
+    The children use the test database, the settings the test case
+    overrides (``override_settings`` / ``modify_settings`` on the class), and
+    the channel layer's ``TEST_CONFIG`` (else ``CONFIG``), which must reach
+    across processes (Redis). Point a browser or a WebSocket client at
     :attr:`live_server_url` / :attr:`live_server_ws_url`.
     """
 
@@ -58,6 +72,9 @@ class ChannelLiveServerTestCase(TransactionTestCase):
     channel_alias: str = DEFAULT_CHANNEL_LAYER
     #: Threads of the worker process.
     worker_threads: int = 1
+    #: Serve ``STATIC_URL`` from the worker, whatever ``DEBUG`` says (as 1.x did),
+    #: when ``django.contrib.staticfiles`` is installed.
+    serve_static: bool = True
     #: Seconds the servers get to start listening.
     startup_timeout: float = 30.0
     host: str = "127.0.0.1"
@@ -91,7 +108,14 @@ class ChannelLiveServerTestCase(TransactionTestCase):
         processes = [
             context.Process(
                 target=_serve,
-                args=(role, overrides, self.channel_alias, self._port, self.worker_threads),
+                args=(
+                    role,
+                    overrides,
+                    self.channel_alias,
+                    self._port,
+                    self.worker_threads,
+                    self.serve_static,
+                ),
                 daemon=True,
             )
             for role in ("daphne", "worker")
@@ -125,7 +149,16 @@ class ChannelLiveServerTestCase(TransactionTestCase):
                     "its server processes; set DATABASES[...]['TEST']['NAME'] to a file"
                 )
             databases[alias] = connection.settings_dict["NAME"]
-        return {"DATABASES": databases, "CHANNEL_LAYERS": channel_layers.configs}
+        # The class's override_settings/modify_settings are in force by now
+        # (setUpClass ran): hand their current values on.
+        changed = set(getattr(self, "_overridden_settings", None) or ())
+        changed.update(name for name, _ in getattr(self, "_modified_settings", None) or ())
+        inherited = {name: getattr(settings, name) for name in sorted(changed)}
+        return {
+            **inherited,
+            "DATABASES": databases,
+            "CHANNEL_LAYERS": channel_layers.configs,
+        }
 
     def _wait_until_listening(self, processes: list[Any]) -> None:
         deadline = time.monotonic() + self.startup_timeout

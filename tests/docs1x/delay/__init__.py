@@ -1,0 +1,1 @@
+"""Samples of delay.rst (1.1.8)."""

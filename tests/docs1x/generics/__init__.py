@@ -1,0 +1,1 @@
+"""Samples of generics.rst (1.1.8), a module per sample: they reuse names."""
