@@ -43,7 +43,7 @@ LAYER_DOWN: dict[str, Any] = {"__layer_down__": True}
 SERVER_CLOSE_CODES = frozenset((*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)))
 
 HTTP_REPLY_KEYS = {"status", "headers", "content", "more_content"}
-WEBSOCKET_REPLY_KEYS = {"accept", "close", "text", "bytes"}
+WEBSOCKET_REPLY_KEYS = {"accept", "close", "text", "bytes", "subprotocol"}
 
 
 @dataclass
@@ -59,12 +59,18 @@ class BridgeSettings:
     #: Seconds a WebSocket frame waits for room on a full ``websocket.receive``
     #: (the socket is not read meanwhile) before the socket is closed with 1013.
     receive_full_timeout: float = 10.0
+    #: WebSocket subprotocols to accept when a client offers them (``CHANNELS_WS_PROTOCOLS``).
+    ws_protocols: tuple[str, ...] = ()
+    #: Seconds a WebSocket may wait for a consumer's accept under a server that
+    #: sets no handshake timeout of its own (daphne's own, less a margin, wins).
+    handshake_timeout: float = 5.0
 
     @classmethod
     def from_django(cls) -> BridgeSettings:
         from django.conf import settings
 
         return cls(
+            ws_protocols=ws_protocols_setting(getattr(settings, "CHANNELS_WS_PROTOCOLS", None)),
             http_timeout=getattr(settings, "CHANNELS_HTTP_TIMEOUT", cls.http_timeout),
             body_chunk_size=getattr(settings, "CHANNELS_BODY_CHUNK_SIZE", cls.body_chunk_size),
             max_body_size=getattr(settings, "CHANNELS_MAX_BODY_SIZE", cls.max_body_size),
@@ -72,6 +78,36 @@ class BridgeSettings:
                 settings, "CHANNELS_RECEIVE_FULL_TIMEOUT", cls.receive_full_timeout
             ),
         )
+
+
+def ws_protocols_setting(value: object) -> tuple[str, ...]:
+    """Return ``CHANNELS_WS_PROTOCOLS`` as a tuple of names; reject what is not a list of them."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple) and all(isinstance(name, str) for name in value):
+        return tuple(value)
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"CHANNELS_WS_PROTOCOLS is {value!r}: make it a list of WebSocket subprotocol "
+        'names, even if there is only one, e.g. CHANNELS_WS_PROTOCOLS = ["graphql-ws"]'
+    )
+
+
+def choose_subprotocol(
+    offered: list[str], supported: tuple[str, ...], requested: object = None
+) -> str | None:
+    """Return the subprotocol to accept a WebSocket with, or None for none.
+
+    A consumer's explicit choice (``{"accept": True, "subprotocol": name}``)
+    wins if the client offered it: RFC 6455 lets a server pick only from the
+    client's list, and clients fail a handshake that answers with another.
+    Otherwise, as daphne 1.x did with ``--ws-protocol``, the first offered one
+    that ``CHANNELS_WS_PROTOCOLS`` lists.
+    """
+    if isinstance(requested, str) and requested in offered:
+        return requested
+    return next((name for name in offered if name in supported), None)
 
 
 class ReplyDispatcher:
@@ -422,6 +458,10 @@ class WebSocketConnection(_Connection):
 
     #: Seconds to wait for the client to see a server-side close before giving up on it.
     close_timeout = 10.0
+    #: Seconds before the server's own handshake timeout at which the bridge
+    #: refuses an unanswered handshake itself: with a 403 and a log line that
+    #: names the fix, where autobahn would drop the connection without either.
+    handshake_margin = 1.0
 
     def __init__(self, bridge: Bridge, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(bridge, scope, receive, send)
@@ -432,6 +472,7 @@ class WebSocketConnection(_Connection):
         self.muted = False
         #: Resolved once a reply has finished the socket (a close or a rejection).
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.offered: list[str] = [str(name) for name in scope.get("subprotocols") or ()]
 
     async def run(self) -> None:
         try:
@@ -446,6 +487,8 @@ class WebSocketConnection(_Connection):
             self.finished.set_result(None)
 
     async def _run(self) -> None:
+        handshake_timeout = self._handshake_timeout()
+        started = asyncio.get_running_loop().time()
         event = await self.receive()
         if event["type"] != "websocket.connect":
             return
@@ -455,26 +498,88 @@ class WebSocketConnection(_Connection):
             await self.layer.asend("websocket.connect", message)
         except ChannelFull:
             # daphne cannot answer a handshake with 503: accept, then "try again later".
-            await self.send({"type": "websocket.accept"})
+            await self._accept()
             await self._close(1013)
             return
         except ConnectionError:
             # As with a full queue: accept so the client sees 1011, not a bare 403.
-            await self.send({"type": "websocket.accept"})
+            await self._accept()
             await self._close(1011)
             return
         client = asyncio.ensure_future(self._client_events())
+        deadline = None
+        if handshake_timeout is not None:
+            remaining = handshake_timeout - (asyncio.get_running_loop().time() - started)
+            deadline = asyncio.ensure_future(self._refuse_unanswered(remaining, handshake_timeout))
         try:
             await asyncio.wait({self.finished, client}, return_when=asyncio.FIRST_COMPLETED)
             # However the socket ended, consumers hear of it once, so they can
             # leave their groups: wait for the client's side of the close.
             await asyncio.wait({client}, timeout=self.close_timeout)
         finally:
+            if deadline is not None:
+                deadline.cancel()
             if not self.finished.done():
                 self.finished.set_result(None)
             client.cancel()
             if not self.disconnect_sent:
                 await self._send_disconnect(1006)
+
+    def _handshake_timeout(self) -> float | None:
+        """Return how long a handshake may wait for a consumer, or None for as long as it likes.
+
+        Unanswered, daphne 4 gives up on a handshake twice over: autobahn drops
+        the connection after ``openHandshakeTimeout`` (runserver's
+        ``--websocket_handshake_timeout``, daphne's ``--websocket_connect_timeout``),
+        and daphne itself answers 403 after ``websocket_connect_timeout``, both
+        silently. The bridge answers a margin before the sooner of the two.
+        """
+        protocol = _daphne_protocol(self.send)
+        if protocol is None or not hasattr(protocol, "openHandshakeTimeout"):
+            return self.bridge.settings.handshake_timeout
+        server = getattr(protocol, "server", None)
+        limits = [
+            limit
+            for limit in (
+                getattr(protocol, "openHandshakeTimeout", None),
+                getattr(server, "websocket_connect_timeout", None),
+            )
+            if isinstance(limit, int | float) and limit > 0
+        ]
+        if not limits:
+            return None
+        limit = min(limits)
+        return max(limit - self.handshake_margin, limit / 2)
+
+    async def _refuse_unanswered(self, delay: float, timeout: float) -> None:
+        """Refuse the handshake with 403 if no consumer has answered it after *delay* seconds."""
+        await asyncio.sleep(delay)
+        if self.open or self.finished.done():
+            return
+        logger.warning(
+            "No consumer accepted the WebSocket to %s within %.1f s, so it was refused with 403. "
+            'Send message.reply_channel.send({"accept": True}) in the websocket.connect '
+            'consumer (or {"close": True} to refuse it).',
+            self.path,
+            timeout,
+        )
+        self.finished.set_result(None)
+        await self.send({"type": "websocket.close", "code": 403})
+
+    async def _accept(self, requested: object = None) -> None:
+        if requested is not None and requested not in self.offered:
+            logger.warning(
+                "Ignored the subprotocol %r in the accept of %s: the client offered %s; "
+                "choose one of those, or leave the key out",
+                requested,
+                self.label,
+                self.offered or "none",
+            )
+        subprotocol = choose_subprotocol(self.offered, self.bridge.settings.ws_protocols, requested)
+        accept: dict[str, Any] = {"type": "websocket.accept"}
+        if subprotocol is not None:
+            accept["subprotocol"] = subprotocol
+        await self.send(accept)
 
     async def _send_frame(self, message: dict[str, Any]) -> None:
         """Send one frame's message, waiting (not reading more frames) while the channel is full."""
@@ -535,7 +640,7 @@ class WebSocketConnection(_Connection):
                 await self.send({"type": "websocket.close", "code": 403})
                 return False
             if reply.get("accept") or text is not None or data is not None:
-                await self.send({"type": "websocket.accept"})
+                await self._accept(reply.get("subprotocol"))
                 self.open = True
         if text is not None:
             await self.send({"type": "websocket.send", "text": text})

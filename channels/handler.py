@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlparse
 
 from django import http
@@ -70,6 +71,12 @@ class AsgiRequest(ASGIRequest):
 
     ``headers`` may be the ASGI list of ``(name, value)`` byte pairs or, as
     Channels 1.x also accepted, a ``{name: value}`` dict.
+
+    A body that came whole in the message is kept in memory, as 1.x did, so a
+    request built by user code (1.x: "a view is merely another consumer") holds
+    no file. A body streamed on a ``body_channel`` is spooled to a temporary
+    file, which :meth:`close` closes; the handler calls it when the response
+    is done, and code building such a request itself should too.
     """
 
     #: 1.x views raise ``request.ResponseLater`` (it is :exc:`~channels.exceptions.ResponseLater`).
@@ -81,39 +88,54 @@ class AsgiRequest(ASGIRequest):
     def __init__(self, message: Any) -> None:
         content = message.content
         self.message = message
-        self.reply_channel = content.get("reply_channel")
+        #: The :class:`~channels.Channel` to answer on (None without one), as in 1.x.
+        self.reply_channel = message.reply_channel
         scope = {key: value for key, value in content.items() if key != "body"}
         if isinstance(scope.get("headers"), Mapping):
             scope["headers"] = old_style_headers(scope["headers"])
         scope.setdefault("method", "GET")
         scope.setdefault("path", "/")
-        super().__init__(scope, self._read_body(message))
+        body_file = self._read_body(message)
+        try:
+            super().__init__(scope, body_file)
+        except BaseException:
+            body_file.close()
+            raise
 
-    def _read_body(self, message: Any) -> Any:
-        body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - the request owns it
+    def _read_body(self, message: Any) -> IO[bytes]:
+        body = message.content.get("body") or b""
+        body_channel = message.content.get("body_channel")
+        if not body_channel:
+            return io.BytesIO(body)
+        body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - close() closes it
             max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
         )
-        body_file.write(message.content.get("body") or b"")
-        body_channel = message.content.get("body_channel")
-        while body_channel:
+        try:
+            body_file.write(body)
+            self._receive_body(message, body_channel, body_file)
+        except BaseException:
+            body_file.close()
+            raise
+        body_file.seek(0)
+        return body_file
+
+    def _receive_body(self, message: Any, body_channel: str, body_file: Any) -> None:
+        """Append the chunks sent on *body_channel* to *body_file*, until the last one."""
+        while True:
             deadline = time.monotonic() + self.body_receive_timeout
             channel, chunk = None, None
             while channel is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    body_file.close()
                     raise RequestTimeout("The request body did not arrive in time")
                 channel, chunk = message.channel_layer.receive(
                     [body_channel], block=True, timeout=remaining
                 )
             if chunk.get("closed"):
-                body_file.close()
                 raise RequestAborted("The client went away while sending the body")
             body_file.write(chunk.get("content") or b"")
             if not chunk.get("more_content", False):
-                break
-        body_file.seek(0)
-        return body_file
+                return
 
 
 def _script_prefix(content: dict[str, Any]) -> str:
@@ -240,7 +262,9 @@ class StaticFilesAsgiHandler(AsgiHandler):
         if static_url.path and not static_url.netloc and request.path.startswith(static_url.path):
             try:
                 return serve(request, request.path[len(static_url.path) :], insecure=True)
-            except http.Http404 as exc:
+            except Exception as exc:
+                # As a view's would be: 404 for a missing file, 400 for a path
+                # outside the static roots (SuspiciousFileOperation), else 500.
                 return response_for_exception(request, exc)
         return super().get_response(request)
 
@@ -274,7 +298,33 @@ class ViewConsumer:
         return self._handler
 
     def __call__(self, message: Any) -> None:
-        for reply in self.handler(message):
+        # Django turns a view's exceptions into responses; these are the rest
+        # (loading middleware, request_started receivers, reading the body):
+        # the client gets a 500 now, not the interface server's 503 a minute
+        # later, and the exception still goes up to the worker, which logs it.
+        try:
+            replies = self.handler(message)
+        except Exception:
+            self._answer_failure(message)
+            raise
+        answered = False
+        while True:
+            try:
+                reply = next(replies)
+            except StopIteration:
+                return
+            except Exception:
+                if not answered:
+                    self._answer_failure(message)
+                raise
+            self._send(message, reply)
+            answered = True
+
+    def _answer_failure(self, message: Any) -> None:
+        if message.reply_channel is None:
+            return
+        failure = http.HttpResponseServerError("<h1>Server Error (500)</h1>")
+        for reply in AsgiHandler.encode_response(failure):
             self._send(message, reply)
 
     def _send(self, message: Any, reply: Reply) -> None:

@@ -1,14 +1,23 @@
-"""``channels.staticfiles``, kept at its 1.x path: the consumer that also serves static files.
+"""``channels.staticfiles``, kept at its 1.x path: serving ``STATIC_URL`` in development.
 
-The serving itself is :class:`channels.handler.StaticFilesAsgiHandler`; these
-are its 1.x names.
+The worker-side serving is :class:`channels.handler.StaticFilesAsgiHandler`
+(these are its 1.x names); :class:`StaticFilesApplication` is the same in
+front of the channel layer, in the interface server's process, which is how
+``runserver`` serves static files.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django import http
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.handlers.exception import response_for_exception
+
 from .handler import StaticFilesAsgiHandler, ViewConsumer
 
-__all__ = ["StaticFilesConsumer", "StaticFilesHandler"]
+__all__ = ["StaticFilesApplication", "StaticFilesConsumer", "StaticFilesHandler"]
 
 #: 1.x name of the handler that serves ``STATIC_URL`` before running views.
 StaticFilesHandler = StaticFilesAsgiHandler
@@ -23,3 +32,29 @@ class StaticFilesConsumer(ViewConsumer):
 
     def __init__(self) -> None:
         super().__init__(serve_static=True)
+
+
+class StaticFilesApplication(ASGIStaticFilesHandler):
+    """Serve ``STATIC_URL`` in front of an ASGI application, answering every failure at once.
+
+    Django's own handler turns only ``Http404`` into a response; anything
+    else (``SuspiciousFileOperation`` for ``/static/../../etc/passwd``) would
+    escape to the server as an application error. Here it gets the response
+    a view raising it would: 400 for a suspicious path, else 500.
+    """
+
+    async def get_response_async(self, request: http.HttpRequest) -> http.HttpResponseBase:
+        try:
+            return await super().get_response_async(request)
+        except Exception as exc:
+            response = await sync_to_async(_response_for, thread_sensitive=False)(request, exc)
+            response._resource_closers.append(request.close)  # type: ignore[attr-defined]
+            return response
+
+
+def _response_for(request: http.HttpRequest, exc: Exception) -> Any:
+    # Raised again in this thread, so the 500 page's traceback (sys.exc_info()) is there.
+    try:
+        raise exc
+    except Exception as raised:
+        return response_for_exception(request, raised)

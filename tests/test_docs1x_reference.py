@@ -172,11 +172,6 @@ def http_request(layer: object) -> Message:
     return Message(content, "http.request", layer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: AsgiRequest.reply_channel is the name (str), 1.x gave the Channel "
-    "(channels/handler.py AsgiRequest.__init__)",
-)
 def test_asgi_request_has_its_reply_channel_and_raw_message(project: None) -> None:
     """1.x gave the Channel: 1.1.8 handler.py ``AsgiRequest.__init__``,
     ``self.reply_channel = self.message.reply_channel``.

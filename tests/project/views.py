@@ -74,5 +74,5 @@ def later(request):
     from channels import Channel
     from channels.exceptions import ResponseLater
 
-    Channel("test.later").send({"reply_channel": request.reply_channel}, immediately=True)
+    Channel("test.later").send({"reply_channel": request.reply_channel.name}, immediately=True)
     raise ResponseLater

@@ -1,0 +1,1 @@
+"""A project for tests/test_fast_failures.py: handshakes left unanswered, chosen subprotocols."""
