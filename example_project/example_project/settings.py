@@ -13,6 +13,8 @@ Everything has a development default; the environment changes it:
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret-change-me")
@@ -64,13 +66,20 @@ TEMPLATES = [
 
 # One SQLite file shared by every process (daphne does not touch it; the
 # workers do). The timeout lets concurrent workers wait for each other's
-# writes instead of failing with "database is locked"; IMMEDIATE transactions
-# take the write lock when they begin, so they never fail half-way.
+# writes instead of failing with "database is locked". A transaction that reads
+# before it writes (chat.presence does) can still fail half-way when another
+# worker writes first, because SQLite will not wait to upgrade a read lock;
+# IMMEDIATE transactions take the write lock when they begin, so they never
+# do. Django has the option from 5.1; on 4.2 run one worker process, or use
+# PostgreSQL, if joins fail with "database is locked".
+sqlite_options: dict[str, object] = {"timeout": 20}
+if django.VERSION >= (5, 1):
+    sqlite_options["transaction_mode"] = "IMMEDIATE"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DATABASE_PATH", str(BASE_DIR / "db.sqlite3")),
-        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        "OPTIONS": sqlite_options,
     }
 }
 
