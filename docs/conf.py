@@ -1,8 +1,14 @@
 """Sphinx configuration for the channels-classic documentation.
 
-Build with ``sphinx-build -W -b html docs docs/_build/html``. Only Sphinx's
-built-in features are used, and nothing is fetched from the network.
+Build with ``sphinx-build -W -b html docs docs/_build/html``. Besides Sphinx
+itself, only our own extension in ``_ext/`` is used (the command reference
+prints each command's ``--help``), and nothing is fetched from the network.
 """
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "channels-classic"
 author = "The channels-classic contributors"
@@ -10,15 +16,12 @@ copyright = "channels-classic contributors"
 version = "1.0"
 release = "1.0.0.dev0"
 
-extensions: list[str] = []
+extensions = ["commandhelp"]
 
 root_doc = "index"
 exclude_patterns = ["_build"]
-pygments_style = "sphinx"
 
-html_theme = "alabaster"
-html_theme_options = {
-    "description": "The Channels 1.x programming model on today's Django",
-    "fixed_sidebar": True,
-}
-html_title = "channels-classic documentation"
+# Furo: the theme of many Django packages' docs (django-debug-toolbar, pip...),
+# readable on phones, with a light and a dark scheme.
+html_theme = "furo"
+html_title = "channels-classic"

@@ -87,8 +87,10 @@ def project(tmp_path: Path) -> Project:
     env.pop("DJANGO_SETTINGS_MODULE", None)
     made = Project(tmp_path, env)
     # $ django-admin startproject myproject .   /   $ python manage.py startapp myapp
+    # $ python manage.py migrate
     made.run("-m", "django", "startproject", "myproject", str(tmp_path))
     made.run(str(tmp_path / "manage.py"), "startapp", "myapp")
+    made.run(str(tmp_path / "manage.py"), "migrate", "-v", "0")
     yield made
     made.stop()
 
