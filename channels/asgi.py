@@ -12,14 +12,17 @@ it before it sets ``DJANGO_SETTINGS_MODULE``::
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import threading
+import traceback
+import types
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from .exceptions import InvalidChannelLayerError
+from .exceptions import InvalidChannelLayerError, RoutingImportError
 from .layers.base import BaseChannelLayer
 from .routing import Router
 
@@ -124,19 +127,104 @@ class ChannelLayerWrapper:
         return isinstance(self.channel_layer, InMemoryChannelLayer)
 
     def resolve_routing(self) -> Any:
-        """Return the routing (importing a dotted ``ROUTING`` path), or ``[]`` if unset."""
+        """Return the routing (importing a dotted ``ROUTING`` path), or ``[]`` if unset.
+
+        A path that names nothing is an :exc:`InvalidChannelLayerError` with
+        the fix; a module that raises while it is imported is a
+        :exc:`RoutingImportError` naming the file, with the module's own
+        exception as its cause (its traceback is the useful part).
+        """
         routing = self.routing
         if routing is None:
             return []
         if isinstance(routing, str):
-            try:
-                return import_string(routing)
-            except ImportError as exc:
-                raise InvalidChannelLayerError(
-                    f"Cannot import ROUTING {routing!r} of channel layer {self.alias!r}: {exc}. "
-                    "Point ROUTING at a list in a module, e.g. 'myproject.routing.channel_routing'",
-                ) from exc
+            routing = self._import_routing(routing)
+        if isinstance(routing, types.ModuleType):
+            lists = [
+                name
+                for name, value in vars(routing).items()
+                if not name.startswith("_") and isinstance(value, list | tuple | dict)
+            ]
+            example = f"{routing.__name__}.{lists[0] if lists else 'channel_routing'}"
+            raise InvalidChannelLayerError(
+                f"ROUTING of channel layer {self.alias!r} is the module {routing.__name__!r}, "
+                f"not a list of routes: point it at the list in the module, e.g. {example!r}"
+            )
         return routing
+
+    def _import_routing(self, path: str) -> Any:
+        module_path, _, name = path.rpartition(".")
+        hint = "Point ROUTING at a list in a module, e.g. 'myproject.routing.channel_routing'"
+        if not module_path:
+            raise InvalidChannelLayerError(
+                f"ROUTING {path!r} of channel layer {self.alias!r} is not a dotted path. {hint}"
+            )
+        try:
+            module = _import_module(module_path)
+        except _NotFound as missing:
+            try:  # "myproject.routing": the module itself, which resolve_routing explains
+                return _import_module(path)
+            except _NotFound:
+                pass
+            raise InvalidChannelLayerError(
+                f"Cannot import ROUTING {path!r} of channel layer {self.alias!r}: there is no "
+                f"module {missing.name!r}. {hint}"
+            ) from None
+        try:
+            return getattr(module, name)
+        except AttributeError:
+            try:
+                return _import_module(path)  # a submodule not imported yet
+            except _NotFound:
+                pass
+            raise InvalidChannelLayerError(
+                f"Cannot import ROUTING {path!r} of channel layer {self.alias!r}: the module "
+                f"{module_path!r} ({getattr(module, '__file__', '?')}) has no {name!r}. {hint}"
+            ) from None
+
+
+class _NotFound(Exception):
+    """The module asked for, or one of its packages, does not exist."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _import_module(path: str) -> Any:
+    """Import *path*; :exc:`_NotFound` if it does not exist, :exc:`RoutingImportError` if it fails.
+
+    A ``ModuleNotFoundError`` for *path* or one of its parents means the
+    path is wrong; any other exception (a ``SyntaxError``, a failed import
+    inside the module...) is a bug in the module.
+    """
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (path == exc.name or path.startswith(exc.name + ".")):
+            raise _NotFound(exc.name) from None
+        raise _routing_error(path, exc) from exc
+    except Exception as exc:
+        raise _routing_error(path, exc) from exc
+
+
+def _routing_error(path: str, exc: Exception) -> RoutingImportError:
+    filename = getattr(exc, "filename", None) if isinstance(exc, SyntaxError) else None
+    line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+    if filename is None and exc.__traceback__ is not None:
+        frames = [
+            frame
+            for frame in traceback.extract_tb(exc.__traceback__)
+            if "<frozen importlib" not in frame.filename
+        ]
+        if frames:
+            filename, line = frames[-1].filename, frames[-1].lineno
+    where = f"{filename}, line {line}" if filename else path
+    return RoutingImportError(
+        f"Importing the routing module {path!r} raised {type(exc).__name__}: {exc} "
+        f"({where}). Fix the error in that file.",
+        filename=filename,
+    )
 
 
 class ChannelLayerManager:

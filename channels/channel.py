@@ -67,18 +67,22 @@ class _Named:
     def _send(self, method: str, content: object, immediately: bool) -> None:
         content = self._checked(content)
         layer = self.channel_layer
-        outbox = None if immediately else current_outbox()
-        if outbox is None:
+        outbox = current_outbox()
+        if outbox is None or immediately:
             getattr(layer, method)(self.name, content)
+            if outbox is not None:
+                outbox.sent_now.add((method, self.name))
         else:
             outbox.add(layer, method, self.name, content)
 
     async def _asend(self, method: str, content: object, immediately: bool) -> None:
         content = self._checked(content)
         layer = self.channel_layer
-        outbox = None if immediately else current_outbox()
-        if outbox is None:
+        outbox = current_outbox()
+        if outbox is None or immediately:
             await getattr(layer, "a" + method)(self.name, content)
+            if outbox is not None:
+                outbox.sent_now.add((method, self.name))
         else:
             outbox.add(layer, method, self.name, content)
 

@@ -5,10 +5,15 @@
 * ``channels.W001`` is retired: ``runserver`` is ours wherever ``channels`` is
   listed (see :mod:`channels.management.precedence`).
 * ``channels.E003`` / ``channels.W002``: channel sessions would use signed cookies.
+* ``channels.W003``: a route names an ``http.*`` / ``websocket.*`` channel that
+  no interface server sends (a typo such as ``websocket.recieve``).
+* ``channels.W004`` (``check --deploy``): the in-memory layer with ``DEBUG`` off.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterator
 from typing import Any
 
 from django.core import checks
@@ -16,7 +21,17 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .asgi import channel_layers
 from .exceptions import InvalidChannelLayerError
-from .routing import Router
+from .routing import Include, Route, Router
+
+#: The channels interface servers send to; a routed ``http.*`` / ``websocket.*``
+#: name outside this set never gets a message.
+ASGI_CHANNELS = (
+    "http.request",
+    "http.disconnect",
+    "websocket.connect",
+    "websocket.receive",
+    "websocket.disconnect",
+)
 
 
 def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -35,14 +50,80 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.
             )
             continue
         try:
-            Router(layer.resolve_routing())
+            router = Router(layer.resolve_routing())
         except ImproperlyConfigured as exc:
             errors.append(
                 checks.Error(str(exc), obj=f"CHANNEL_LAYERS[{alias!r}]", id="channels.E002")
             )
+        else:
+            errors += check_channel_names(router, alias)
         finally:
             layer.close()
     return errors
+
+
+def _routed(entry: Any) -> Iterator[tuple[str, str]]:
+    """Yield (route description, channel) for every route under *entry*."""
+    if isinstance(entry, Include):
+        for child in entry.routes:
+            yield from _routed(child)
+    elif isinstance(entry, Route):
+        for channel in sorted(entry.channels):
+            yield entry.description, channel
+    else:  # a route object of the project's own
+        for channel in sorted(entry.channel_names()):
+            yield repr(entry), channel
+
+
+def check_channel_names(router: Router, alias: str) -> list[checks.CheckMessage]:
+    """Warn about routed ``http.*`` / ``websocket.*`` channels no server sends to."""
+    warnings: list[checks.CheckMessage] = []
+    for description, channel in _routed(router.root):
+        if not channel.startswith(("http.", "websocket.")) or channel in ASGI_CHANNELS:
+            continue
+        close = difflib.get_close_matches(channel, ASGI_CHANNELS, n=1)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+        warnings.append(
+            checks.Warning(
+                f"{description} in the routing of channel layer {alias!r} listens on "
+                f"{channel!r}, which interface servers never send to, so it never runs.",
+                hint=f"{hint}The channels they send to are {', '.join(ASGI_CHANNELS)}.",
+                obj=f"CHANNEL_LAYERS[{alias!r}]",
+                id="channels.W003",
+            )
+        )
+    return warnings
+
+
+@checks.register("channels", deploy=True)
+def check_deploy_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The in-memory layer cannot carry messages between processes: not for production."""
+    from django.conf import settings
+
+    if settings.DEBUG:
+        return []
+    warnings: list[checks.CheckMessage] = []
+    try:
+        configs = channel_layers.configs
+    except InvalidChannelLayerError:
+        return []  # channels.E001 says so
+    for alias in configs:
+        try:
+            local = channel_layers[alias].local_only()
+        except InvalidChannelLayerError:
+            continue
+        if local:
+            warnings.append(
+                checks.Warning(
+                    f"Channel layer {alias!r} is the in-memory layer, which only reaches "
+                    "consumers in its own process: daphne and runworker processes cannot "
+                    "talk through it.",
+                    hint="Use 'channels.layers.redis.RedisChannelLayer' in production.",
+                    obj=f"CHANNEL_LAYERS[{alias!r}]",
+                    id="channels.W004",
+                )
+            )
+    return warnings
 
 
 SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"

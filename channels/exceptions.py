@@ -33,8 +33,37 @@ class ChannelLayerConnectionError(ConnectionError):
     """
 
 
+class ChannelLayerConfigurationError(ChannelLayerConnectionError):
+    """The layer's backing store answers, but refuses the layer as configured.
+
+    A wrong database index, a missing or wrong password: the message names the
+    setting to fix. It is a :class:`ChannelLayerConnectionError`, so loops that
+    retry an unreachable layer (the worker's receive loop, the interface
+    server's reply loop) back off on it too, and pick up again by themselves
+    once the server or the settings are put right.
+    """
+
+
+class ChannelLayerAuthenticationError(ChannelLayerConfigurationError):
+    """The layer's backing store refused its credentials (a missing or wrong password)."""
+
+
 class InvalidChannelLayerError(ImproperlyConfigured):
     """A ``CHANNEL_LAYERS`` entry is wrong; the message says which and how to fix it."""
+
+
+class RoutingImportError(InvalidChannelLayerError):
+    """Importing a layer's ``ROUTING`` module raised an exception of its own.
+
+    Unlike a ``ROUTING`` path that names nothing, this is a bug in the module:
+    the message names the file and the original exception is the cause.
+    ``filename`` is that file, where Django's autoreloader looks for it, so
+    ``runserver`` watches the broken module and restarts once it is fixed.
+    """
+
+    def __init__(self, message: str, filename: str | None = None) -> None:
+        super().__init__(message)
+        self.filename = filename
 
 
 class ConsumeLater(Exception):

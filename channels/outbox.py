@@ -45,6 +45,8 @@ class Outbox:
         # (layer, method name, target name, content)
         self.pending: list[tuple[Any, str, str, dict[str, Any]]] = []
         self.callbacks: list[Callable[[], None]] = []
+        #: (method, target) of the sends made at once (``immediately=True``) meanwhile.
+        self.sent_now: set[tuple[str, str]] = set()
         self._token: Token[Outbox | None] | None = None
 
     def __enter__(self) -> Outbox:
@@ -59,6 +61,13 @@ class Outbox:
     def add(self, layer: Any, method: str, target: str, content: dict[str, Any]) -> None:
         """Queue ``layer.<method>(target, content)``; *content* is copied now."""
         self.pending.append((layer, method, target, layer.codec.snapshot(content)))
+
+    def targets(self) -> set[tuple[str, str]]:
+        """Return (method, target) of every send made at once or queued and not yet flushed.
+
+        The worker reads it to tell whether a consumer answered its reply channel.
+        """
+        return self.sent_now | {(method, target) for _, method, target, _ in self.pending}
 
     def call_after_flush(self, callback: Callable[[], None]) -> None:
         """Run *callback* once the queued sends are out (or dropped): it always runs."""

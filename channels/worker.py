@@ -7,7 +7,9 @@ One raise is an answer, not a failure, and keeps the sends: a
 :class:`~channels.exceptions.ChannelSocketException`, whose ``run(message)``
 then acts on the socket (1.x sent a consumer's sends even when it failed; we
 do so only for this). A ``websocket.connect`` consumer that fails has its
-socket refused at once, not left waiting for the handshake timeout.
+socket refused at once, not left waiting for the handshake timeout, and a
+failed ``http.request`` consumer is answered with a 500 at once (Django's
+debug page under ``DEBUG``), not the interface server's 503 a minute later.
 ``async def`` consumers run on one event loop shared by the process, so a
 worker can have many of them waiting at once. Nothing a consumer does, and no
 hiccup of the layer, stops the worker; :meth:`Worker.stop` ends it gracefully.
@@ -22,19 +24,25 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 
 from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
+from .layers.outage import OutageReport
 from .message import Message
 from .outbox import Outbox
 from .routing import Router
 from .signals import consumer_finished, consumer_started, worker_ready
+from .unanswered import ConnectWatch, answer_server_error, replied
 
 logger = logging.getLogger("channels.worker")
 
 Callback = Callable[[str, Message, Any], None]
+
+#: Whether the consumer whose exception is being handled sent to its reply channel first.
+_replied: ContextVar[bool] = ContextVar("channels_worker_replied", default=False)
 
 
 def consumer_name(consumer: Any) -> str:
@@ -137,6 +145,10 @@ class Worker:
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
         self._async_pending: set[concurrent.futures.Future[None]] = set()
+        # Idents of the threads running a sync consumer now (set ops are atomic).
+        self._busy: set[int] = set()
+        self._connect_watch = ConnectWatch()
+        self.outage = OutageReport(logger, repr(getattr(channel_layer, "alias", channel_layer)))
 
     def apply_channel_filters(self, channels: Iterable[str]) -> list[str]:
         """Return the *channels* this worker's ``only``/``exclude`` globs let through, in order.
@@ -173,6 +185,27 @@ class Worker:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def running_consumers(self) -> int:
+        """How many consumers are running now (what a graceful stop waits for)."""
+        return len(self._busy) + len(self._async_pending)
+
+    def check_layer(self) -> bool:
+        """Make one harmless call to the layer, reporting a failure as the receive loop would.
+
+        Run at start, so a layer that is down or misconfigured is reported
+        before the first message is waited for. Return whether it answered.
+        """
+        probe = getattr(self.channel_layer, "global_statistics", None)
+        if probe is None or "statistics" not in getattr(self.channel_layer, "extensions", ()):
+            return True
+        try:
+            probe()
+        except Exception as exc:
+            self.outage.failed(exc, self.max_reconnect_delay)
+            return False
+        return True
+
     def _receive_loop(self) -> None:
         worker_ready.send(sender=type(self), worker=self)
         delay = 0.1
@@ -188,16 +221,13 @@ class Worker:
                     channel, content = self.channel_layer.receive(
                         self.channels, block=True, timeout=self.receive_timeout
                     )
-                except ConnectionError as exc:
-                    logger.warning("Channel layer unreachable (%s); retrying in %.1f s", exc, delay)
+                except Exception as exc:  # down, misconfigured or broken: back off, say it once
+                    self.outage.failed(exc, self.max_reconnect_delay)
                     self._stopping.wait(delay)
                     delay = min(delay * 2, self.max_reconnect_delay)
                     continue
-                except Exception:
-                    logger.exception("Receiving from the channel layer failed")
-                    self._stopping.wait(delay)
-                    continue
                 delay = 0.1
+                self.outage.succeeded()
             if channel is not None:
                 try:
                     taken = self.handle(channel, content)
@@ -235,21 +265,32 @@ class Worker:
         consumer_started.send(sender=type(self), message=message)
         outbox = Outbox()
         taken: tuple[str | None, Any] = (None, None)
+        thread = threading.get_ident()
+        self._busy.add(thread)
         try:
             try:
                 with outbox:
                     consumer(message, **kwargs)
             except Exception as exc:
+                sent = replied(outbox, message)
                 if keeps_sends(exc):
                     outbox.flush()
                 else:
                     outbox.discard()
-                self.handle_exception(exc, consumer, message)
+                token = _replied.set(sent)
+                try:
+                    self.handle_exception(exc, consumer, message)
+                finally:
+                    _replied.reset(token)
+            else:
+                if message.channel.name == "websocket.connect":
+                    self._connect_watch.check(outbox, consumer_name(consumer), message)
             if self._stopping.is_set() or not self.poll_with_sends:
                 outbox.flush()
             else:
                 taken = outbox.flush_and_poll(self.channel_layer, self.channels)
         finally:
+            self._busy.discard(thread)
             outbox.discard()  # only left over when a BaseException cut the run short
             outbox.flush()  # its callbacks still run
             try:
@@ -265,11 +306,19 @@ class Worker:
             with outbox:
                 await consumer(message, **kwargs)
         except Exception as exc:
+            sent = replied(outbox, message)
             if keeps_sends(exc):
                 await outbox.aflush()
             else:
                 outbox.discard()
-            await sync_to_async(self.handle_exception)(exc, consumer, message)
+            token = _replied.set(sent)
+            try:
+                await sync_to_async(self.handle_exception)(exc, consumer, message)
+            finally:
+                _replied.reset(token)
+        else:
+            if message.channel.name == "websocket.connect":
+                self._connect_watch.check(outbox, consumer_name(consumer), message)
         finally:
             await outbox.aflush()
             await sync_to_async(consumer_finished.send)(sender=type(self), message=message)
@@ -319,6 +368,20 @@ class Worker:
             )
             if channel == "websocket.connect":
                 self.refuse(message)
+            elif channel == "http.request" and not _replied.get():
+                self.answer_server_error(exc, message)
+
+    def answer_server_error(self, exc: Exception, message: Message) -> None:
+        """Answer the request of a failed ``http.request`` consumer with a 500, at once.
+
+        Under ``DEBUG`` it is Django's technical 500 page, as a view's error
+        gets; else Django's ``server_error`` page. Without this the client
+        would wait for the interface server's timeout, then get a 503.
+        """
+        try:
+            answer_server_error(exc, message)
+        except Exception:
+            logger.exception("Could not answer a failed http.request with a 500")
 
     def refuse(self, message: Message) -> None:
         """Refuse the socket of a failed ``websocket.connect`` (403), or close it if open.

@@ -139,7 +139,7 @@ def test_a_redis_restart_while_idle_is_survived(
     environment = {**env, "CHANNELS_TEST_REDIS_URL": redis_server.url}
     worker = start_worker(environment=environment)
     redis_server.stop()
-    worker.wait_for("Channel layer unreachable")
+    worker.wait_for("is unreachable")
     redis_server.start()
     layer = RedisChannelLayer(hosts=[redis_server.url], prefix=unique_prefix)
     try:

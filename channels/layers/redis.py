@@ -26,12 +26,18 @@ import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
+from redis.exceptions import AuthenticationError as RedisAuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ..exceptions import ChannelLayerConnectionError
+from ..exceptions import (
+    ChannelLayerAuthenticationError,
+    ChannelLayerConfigurationError,
+    ChannelLayerConnectionError,
+)
 from .base import BaseChannelLayer, Message, ReceiveResult
 from .batching import ScriptBatcher
 from .hashring import HashRing
@@ -58,18 +64,96 @@ _RECEIVE = "receive"
 _BUFFERED = object()
 
 
+#: How the server's refusals of a missing or wrong password begin.
+_AUTH_REPLIES = ("NOAUTH", "WRONGPASS", "invalid password", "invalid username-password")
+
+
 class _TranslateErrors:
-    """Turn redis-py's connection errors into :class:`ChannelLayerConnectionError`."""
+    """Turn redis-py's errors about reaching Redis into ours, each saying what to fix.
+
+    An unreachable server is a :class:`ChannelLayerConnectionError`; a server
+    that answers but refuses the layer's settings (password, database index,
+    ACL permissions) is a :class:`ChannelLayerConfigurationError` naming the
+    ``CONFIG`` entry to change. Everything else passes through.
+    """
+
+    #: Seconds the one-off ``CONFIG GET databases`` behind a wrong-db message may take.
+    probe_timeout = 1.0
+
+    def __init__(self, shards: list[_Shard]) -> None:
+        self._shards = shards
+        self._databases: dict[str, int | None] = {}
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, RedisAuthenticationError) or (
+            # Older redis-py releases leave some of the server's auth replies unmapped.
+            isinstance(exc, ResponseError) and str(exc).startswith(_AUTH_REPLIES)
+        ):
+            raise ChannelLayerAuthenticationError(self._auth_message(exc)) from exc
         if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-            raise ChannelLayerConnectionError(f"Redis is unreachable: {exc}") from exc
+            raise ChannelLayerConnectionError(f"{self._where()} is unreachable: {exc}") from exc
+        if isinstance(exc, NoPermissionError):
+            raise ChannelLayerConfigurationError(
+                f"{self._where()} refused a command to the layer's Redis user ({exc}): grant "
+                "that user every command on the layer's keys, or use another user in "
+                "CONFIG['hosts']"
+            ) from exc
+        if isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
+            raise ChannelLayerConfigurationError(self._db_message()) from exc
 
+    def _where(self) -> str:
+        shards = self._shards
+        if len(shards) == 1:
+            return f"Redis at {shards[0].address}"
+        return f"Redis (one of {', '.join(shard.address for shard in shards)})"
 
-_translate_errors = _TranslateErrors()
+    def _auth_message(self, exc: BaseException) -> str:
+        if not any(shard.has_password for shard in self._shards):
+            return (
+                f"{self._where()} requires a password and the layer sends none: put it in "
+                "the URL in CONFIG['hosts'] ('redis://:PASSWORD@host:6379/0') or set "
+                "CONFIG['connection_kwargs']['password']"
+            )
+        return (
+            f"{self._where()} refused the layer's credentials ({exc}): check the password "
+            "(and user) in CONFIG['hosts'] or CONFIG['connection_kwargs']"
+        )
+
+    def _db_message(self) -> str:
+        shards = [shard for shard in self._shards if shard.db]
+        details = []
+        for shard in shards or self._shards:
+            count = self._database_count(shard)
+            if count is not None and shard.db < count:
+                continue
+            has = f"has {count} databases" if count is not None else "has fewer databases"
+            last = f"0 to {count - 1}" if count is not None else "a lower number"
+            details.append(
+                f"Redis at {shard.address} {has}, db {shard.db} does not exist: use a db from "
+                f"{last} in CONFIG['hosts'] (or raise 'databases' in redis.conf)"
+            )
+        return "; ".join(details) or f"{self._where()} has no database with the index asked for"
+
+    def _database_count(self, shard: _Shard) -> int | None:
+        """Ask *shard* how many databases it has (on db 0), once; None if it will not say."""
+        if shard.label not in self._databases:
+            count = None
+            try:
+                client = shard.probe_client(self.probe_timeout)
+                try:
+                    reply = client.config_get("databases")
+                finally:
+                    client.close()
+                count = int(reply["databases"])
+            except Exception:  # CONFIG may be renamed or forbidden: say less, never fail here
+                logger.debug("Could not ask %s how many databases it has", shard.address)
+            self._databases[shard.label] = count
+        return self._databases[shard.label]
 
 
 def _rotated(items: list[str]) -> list[str]:
@@ -96,6 +180,14 @@ class _Shard:
                 f"(host, port) pair, not {host!r}"
             )
         self._kwargs = connection_kwargs
+        settings = {**connection_kwargs, **(parse_url(host) if self._url else self._address)}
+        #: host:port (or socket path), for messages: never the password.
+        self.address = (
+            settings.get("path") or f"{settings.get('host')}:{settings.get('port', 6379)}"
+        )
+        #: What error messages need to know: the database index, and whether a password is sent.
+        self.db = int(settings.get("db") or 0)
+        self.has_password = bool(settings.get("password"))
         # Sync callers are threads, few and bounded: a plain pool is enough and cheaper.
         self.sync = redis.Redis(
             connection_pool=self._pool(redis.ConnectionPool, Retry(NoBackoff(), 0))
@@ -116,6 +208,14 @@ class _Shard:
         if self._url is not None:
             return pool_class.from_url(self._url, **kwargs)
         return pool_class(**self._address, **kwargs)
+
+    def probe_client(self, timeout: float) -> redis.Redis:
+        """Return a new client on database 0 of this server, for one question after an error."""
+        kwargs = {**self._kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout}
+        for option in ("timeout", "max_connections"):
+            kwargs.pop(option, None)
+        address = parse_url(self._url) if self._url is not None else self._address
+        return redis.Redis(connection_pool=redis.ConnectionPool(**{**kwargs, **address, "db": 0}))
 
     def aclient(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
@@ -216,6 +316,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self.hosts = list(hosts)
         self._shards = [_Shard(host, kwargs) for host in self.hosts]
         self._ring = HashRing(len(self._shards))
+        self._translate_errors = _TranslateErrors(self._shards)
         self._stats_key = prefix + "stats"
         self._list_ttl = int(self.expiry * 2) + 1
         self._buffer: dict[str, deque[_Buffered]] = defaultdict(deque)
@@ -392,7 +493,7 @@ class RedisChannelLayer(BaseChannelLayer):
         data = self.codec.encode(message)
         key, local, shard = self._channel_key(channel)
         keys, args, _ = self._push_args({key: (local, [channel])}, data)
-        with _translate_errors:
+        with self._translate_errors:
             status = self._eval_kept(self._shards[shard], PUSH_SCRIPT, keys, args)
         if status[0] >= 2:
             raise self.ChannelFull(f"Channel {channel!r} is at capacity")
@@ -402,7 +503,7 @@ class RedisChannelLayer(BaseChannelLayer):
         data = self.codec.encode(message)
         key, local, shard = self._channel_key(channel)
         keys, args, _ = self._push_args({key: (local, [channel])}, data)
-        with _translate_errors:
+        with self._translate_errors:
             status = await self._shards[shard].batcher().call(PUSH_SCRIPT, keys, args)
         if status[0] >= 2:
             raise self.ChannelFull(f"Channel {channel!r} is at capacity")
@@ -430,7 +531,7 @@ class RedisChannelLayer(BaseChannelLayer):
             queued.append(index)
         commands.append(("EVALSHA", POP_SCRIPT.sha, len(keys), *by_shard[0]))
         try:
-            with _translate_errors:
+            with self._translate_errors:
                 results = self._shards[0].thread_pinned().run(commands)
         except ChannelLayerConnectionError as exc:
             for index in queued:
@@ -468,7 +569,7 @@ class RedisChannelLayer(BaseChannelLayer):
             if result[0] is not None:
                 return result
             remaining = deadline - time.monotonic()
-            with _translate_errors:
+            with self._translate_errors:
                 if not block:
                     popped = self._pop_now(by_shard)
                 elif len(by_shard) == 1:
@@ -504,7 +605,7 @@ class RedisChannelLayer(BaseChannelLayer):
             if result[0] is not None:
                 return result
             wait = max(0.01, min(deadline - loop.time(), self._max_block))
-            with _translate_errors:
+            with self._translate_errors:
                 if not block:
                     popped = await self._apop_now(by_shard)
                 elif len(keys) == 1 and keys[0].endswith("!"):
@@ -637,7 +738,7 @@ class RedisChannelLayer(BaseChannelLayer):
         require_valid_group_name(group)
         require_valid_channel_name(channel)
         key, shard = self._group_key(group)
-        with _translate_errors:
+        with self._translate_errors:
             pipe = shard.sync.pipeline(transaction=False)
             pipe.zadd(key, {channel: time.time()}).expire(key, int(self.group_expiry))
             pipe.execute()
@@ -646,7 +747,7 @@ class RedisChannelLayer(BaseChannelLayer):
         require_valid_group_name(group)
         require_valid_channel_name(channel)
         key, shard = self._group_key(group)
-        with _translate_errors:
+        with self._translate_errors:
             pipe = shard.aclient().pipeline(transaction=False)
             pipe.zadd(key, {channel: time.time()}).expire(key, int(self.group_expiry))
             await pipe.execute()
@@ -655,14 +756,14 @@ class RedisChannelLayer(BaseChannelLayer):
         require_valid_group_name(group)
         require_valid_channel_name(channel)
         key, shard = self._group_key(group)
-        with _translate_errors:
+        with self._translate_errors:
             shard.sync.zrem(key, channel)
 
     async def agroup_discard(self, group: str, channel: str) -> None:
         require_valid_group_name(group)
         require_valid_channel_name(channel)
         key, shard = self._group_key(group)
-        with _translate_errors:
+        with self._translate_errors:
             await shard.aclient().zrem(key, channel)
 
     def _members_args(self, group: str) -> tuple[str, _Shard, list[float]]:
@@ -672,7 +773,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def group_channels(self, group: str) -> list[str]:
         key, shard, args = self._members_args(group)
-        with _translate_errors:
+        with self._translate_errors:
             members = [m.decode() for m in self._eval_kept(shard, MEMBERS_SCRIPT, [key], args)]
             dead = []
             for index, targets in self._group_targets(members).items():
@@ -718,10 +819,10 @@ class RedisChannelLayer(BaseChannelLayer):
         data = self.codec.encode(message)
         one_call = self._one_call_group_send(key, data)
         if one_call is not None:
-            with _translate_errors:
+            with self._translate_errors:
                 self._eval_kept(shard, GROUP_SEND_SCRIPT, *one_call)
             return
-        with _translate_errors:
+        with self._translate_errors:
             members = [m.decode() for m in self._eval_kept(shard, MEMBERS_SCRIPT, [key], args)]
             dead: list[str] = []
             for index, targets in self._group_targets(members).items():
@@ -736,10 +837,10 @@ class RedisChannelLayer(BaseChannelLayer):
         data = self.codec.encode(message)
         one_call = self._one_call_group_send(key, data)
         if one_call is not None:
-            with _translate_errors:
+            with self._translate_errors:
                 await self._aeval(shard.aclient(), GROUP_SEND_SCRIPT, *one_call)
             return
-        with _translate_errors:
+        with self._translate_errors:
             members = await self._aeval(shard.aclient(), MEMBERS_SCRIPT, [key], args)
             plan = self._group_targets([m.decode() for m in members]).items()
             calls = [self._push_args(targets, data, group=True) for _, targets in plan]
@@ -761,7 +862,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def flush(self) -> None:
         pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix) + "*"
-        with _translate_errors:
+        with self._translate_errors:
             for shard in self._shards:
                 batch = []
                 for key in shard.sync.scan_iter(match=pattern, count=1000):
@@ -779,7 +880,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def global_statistics(self) -> dict[str, int]:
         totals = {"messages_count": 0, "channel_full_count": 0}
-        with _translate_errors:
+        with self._translate_errors:
             for shard in self._shards:
                 sent, full = shard.sync.hmget(self._stats_key, "count:", "full:")
                 totals["messages_count"] += int(sent or 0)
@@ -790,7 +891,7 @@ class RedisChannelLayer(BaseChannelLayer):
         require_valid_channel_name(channel)
         key, _, index = self._channel_key(channel)
         name = stats_name(channel)
-        with _translate_errors:
+        with self._translate_errors:
             pipe = self._shards[index].sync.pipeline(transaction=False)
             pipe.hmget(self._stats_key, "count:" + name, "full:" + name).llen(key).lindex(key, 0)
             (sent, full), pending, head = pipe.execute()
@@ -814,7 +915,7 @@ class RedisChannelLayer(BaseChannelLayer):
         for key, items in buffered.items():
             if "!" in key:
                 continue  # a process's own messages die with it
-            with _translate_errors:
+            with self._translate_errors:
                 client = self._shards[self._ring.shard_for(key[len(self.prefix) :])].sync
                 for _name, body, deadline in reversed(items):
                     client.lpush(key, b"%d||%s" % (deadline, body))

@@ -1,4 +1,11 @@
-"""``manage.py runworker``: run consumers for a cross-process channel layer."""
+"""``manage.py runworker``: run consumers for a cross-process channel layer.
+
+Set-up mistakes (an unknown ``--layer``, a layer without ``ROUTING``, a
+routing that cannot be imported) end it at once with the fix. A layer that
+is down or misconfigured at run time is reported once and retried until it
+works. ``--autoreload`` restarts it when the project's code changes, as
+``runserver`` does.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,12 @@ import signal
 from types import FrameType
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import autoreload
 
 from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
-from channels.exceptions import InvalidChannelLayerError
+from channels.exceptions import InvalidChannelLayerError, RoutingImportError
 from channels.layers.names import stats_name
 from channels.message import Message
 from channels.signals import worker_process_ready
@@ -47,12 +56,50 @@ class Command(BaseCommand):
             default=1,
             help="Worker threads in this process (default: %(default)s).",
         )
+        parser.add_argument(
+            "--autoreload",
+            action="store_true",
+            help="Restart the worker when a Python file changes (for development; off by "
+            "default). Running consumers are cut short by a restart.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         alias = options["layer"]
         try:
+            configs = channel_layers.configs
+        except InvalidChannelLayerError as exc:
+            raise CommandError(str(exc)) from exc
+        if alias not in configs:
+            defined = ", ".join(map(repr, configs)) or "none"
+            raise CommandError(
+                f"There is no channel layer {alias!r} in CHANNEL_LAYERS; --layer takes one of "
+                f"its aliases: {defined}."
+            )
+        if options["threads"] < 1:
+            raise CommandError("--threads must be at least 1")
+        if options["autoreload"]:
+            autoreload.run_with_reloader(self.inner_run, **options)
+        else:
+            self.inner_run(**options)
+
+    def inner_run(self, **options: Any) -> None:
+        """Check the layer and its routing, then run the worker until it is stopped."""
+        autoreload.raise_last_exception()
+        alias = options["layer"]
+        try:
             layer = channel_layers[alias]
+        except InvalidChannelLayerError as exc:
+            raise CommandError(str(exc)) from exc
+        if layer.routing is None:
+            raise CommandError(
+                f"Channel layer {alias!r} has no ROUTING, so a worker would have nothing to "
+                f"run: set CHANNEL_LAYERS[{alias!r}]['ROUTING'] to the dotted path of your "
+                "routing list, e.g. 'myproject.routing.channel_routing'."
+            )
+        try:
             router_routing = layer.resolve_routing()
+        except RoutingImportError:
+            raise  # its traceback is the point; under --autoreload the file is watched
         except InvalidChannelLayerError as exc:
             raise CommandError(str(exc)) from exc
         if layer.local_only():
@@ -62,8 +109,6 @@ class Command(BaseCommand):
                 "'channels.layers.redis.RedisChannelLayer'. With the in-memory layer, "
                 "runserver runs the workers itself."
             )
-        if options["threads"] < 1:
-            raise CommandError("--threads must be at least 1")
         from channels.routing import Router
 
         self.verbosity = options["verbosity"]
@@ -76,9 +121,11 @@ class Command(BaseCommand):
                 threads=options["threads"],
                 callback=self.log_message if self.verbosity >= 2 else None,
             )
-        except ValueError as exc:
+        except (ValueError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
-        self._install_signal_handlers(worker)
+        if not options["autoreload"]:  # the reloader's own thread owns the signals then
+            self._install_signal_handlers(worker)
+        worker.check_layer()
         if self.verbosity >= 1:
             self.stdout.write(
                 f"Running {options['threads']} worker thread(s) on channel layer {alias!r} "
@@ -97,7 +144,15 @@ class Command(BaseCommand):
     def _install_signal_handlers(self, worker: Worker) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:
             if self.verbosity >= 1:
-                self.stdout.write("Stopping: waiting for running consumers to finish...")
+                running = worker.running_consumers
+                if running:
+                    consumers = "consumer" if running == 1 else "consumers"
+                    self.stdout.write(
+                        f"Stopping: waiting for {running} running {consumers} to finish "
+                        "(press Ctrl+C again to stop now)"
+                    )
+                else:
+                    self.stdout.write("Stopping: no consumer is running")
             worker.stop()
             # A second signal stops at once.
             signal.signal(signal.SIGINT, signal.default_int_handler)
