@@ -1,14 +1,23 @@
 """The chat's consumers: WebSocket frames in, a ``chat-messages`` channel, groups out.
 
+The room page's socket (``/chat/<room>/``) speaks JSON events:
+
 * ``ws_connect`` (``websocket.connect``): only logged-in users on one of our
-  own origins get in; the socket joins the room's group, catches up on
-  messages it missed since the page was rendered, and everyone in the room
-  hears the new "who is online" count.
+  own origins get in; the socket joins the room's group and the room list's
+  group, and everyone in the room hears the new "who is online" count.
 * ``ws_receive`` (``websocket.receive``): a frame ``{"text": "..."}`` goes on
-  the ``chat-messages`` channel with the room and the user.
+  the ``chat-messages`` channel with the room and the user. The page sends
+  ``{"type": "sync", "after": <last message id>}`` each time its socket
+  opens, the first time and after every reconnection, and gets back what it
+  missed: the messages after that id, who is online now, and the rooms.
 * ``save_message`` (``chat-messages``): any worker saves it and broadcasts it
   to the room's group.
-* ``ws_disconnect`` (``websocket.disconnect``): leave the group, update the count.
+* ``ws_disconnect`` (``websocket.disconnect``): leave the groups, update the count.
+
+The room list's socket (``/``) is a :class:`RoomList` demultiplexer with
+one stream, ``rooms``, fed by :class:`~chat.bindings.RoomBinding`. Room
+pages get the same stream's frames (``{"stream": "rooms", ...}``) beside
+their chat events, for their sidebar and title.
 """
 
 from __future__ import annotations
@@ -21,10 +30,13 @@ from django.contrib.auth import get_user_model
 from channels import Channel, Group
 from channels.auth import channel_session_user, channel_session_user_from_http
 from channels.exceptions import DenyConnection
+from channels.generic.websockets import WebsocketDemultiplexer, WebsocketMultiplexer
+from channels.message import Message
 from channels.security.websockets import allowed_hosts_only
 from channels.sessions import enforce_ordering
 
 from . import presence
+from .bindings import ROOM_LIST_GROUP, RoomBinding, room_list_snapshot
 from .models import ChatMessage, Room
 
 #: The longest message we keep, in characters.
@@ -37,15 +49,26 @@ def send_event(target: Channel | Group, event: dict) -> None:
     target.send({"text": json.dumps(event)})
 
 
-def _after_id(message) -> int:
-    """The ``?after=<message id>`` the page opened the socket with (0 if none)."""
+def _after_id(message) -> int | None:
+    """The ``?after=<message id>`` the socket was opened with (None if none, or not a number)."""
     query = message.get("query_string") or b""
     if isinstance(query, bytes):
         query = query.decode("latin-1")
+    return _message_id(parse_qs(query).get("after", [None])[0])
+
+
+def _message_id(value) -> int | None:
     try:
-        return max(0, int(parse_qs(query).get("after", ["0"])[0]))
-    except ValueError:
-        return 0
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def send_missed(reply_channel: Channel, room: Room, after: int) -> None:
+    """Send *reply_channel* the messages of *room* after id *after* (the page drops duplicates)."""
+    missed = room.messages.select_related("user").filter(id__gt=after)
+    for chat_message in missed[:CATCH_UP_LIMIT]:
+        send_event(reply_channel, chat_message.as_event())
 
 
 # enforce_ordering(slight=True) makes the disconnect of a socket wait for its
@@ -62,10 +85,11 @@ def ws_connect(message, room):
         raise DenyConnection("No such room")
     message.reply_channel.send({"accept": True})
     Group(room.group_name).add(message.reply_channel)
-    # Messages saved between the page's render and now: the page drops duplicates.
-    missed = room.messages.select_related("user").filter(id__gt=_after_id(message))
-    for chat_message in missed[:CATCH_UP_LIMIT]:
-        send_event(message.reply_channel, chat_message.as_event())
+    Group(ROOM_LIST_GROUP).add(message.reply_channel)
+    # Clients that are not our page ask for the messages they missed in the URL.
+    after = _after_id(message)
+    if after is not None:
+        send_missed(message.reply_channel, room, after)
     send_event(
         Group(room.group_name), presence.join(room, message.user, message.reply_channel.name)
     )
@@ -76,14 +100,30 @@ def ws_receive(message, room):
     if not message.user.is_authenticated:
         return
     try:
-        text = json.loads(message["text"])["text"]
+        frame = json.loads(message["text"])
     except (KeyError, TypeError, ValueError):
         return
+    if not isinstance(frame, dict):
+        return
+    if frame.get("type") == "sync":
+        sync(message.reply_channel, room, _message_id(frame.get("after")) or 0)
+        return
+    text = frame.get("text")
     if not isinstance(text, str) or not text.strip():
         return
     Channel("chat-messages").send(
         {"room": room, "user_id": message.user.pk, "text": text.strip()[:MAX_LENGTH]}
     )
+
+
+def sync(reply_channel: Channel, slug: str, after: int) -> None:
+    """Bring a (re)connected room page up to date: messages, who is online, the rooms."""
+    room = Room.objects.filter(slug=slug).first()
+    if room is None:
+        return
+    send_missed(reply_channel, room, after)
+    send_event(reply_channel, presence.current(room))
+    WebsocketMultiplexer(RoomBinding.stream, reply_channel).send(room_list_snapshot())
 
 
 def save_message(message):
@@ -98,9 +138,31 @@ def save_message(message):
 @enforce_ordering(slight=True)
 @channel_session_user
 def ws_disconnect(message, room):
+    Group(ROOM_LIST_GROUP).discard(message.reply_channel)
     left = presence.leave(message.reply_channel.name)
     if left is None:
         return  # it never got in
     room, event = left
     Group(room.group_name).discard(message.reply_channel)
     send_event(Group(room.group_name), event)
+
+
+class RoomList(WebsocketDemultiplexer):
+    """The room list page's socket: the ``rooms`` stream of :class:`~chat.bindings.RoomBinding`.
+
+    Only logged-in users on our own origins get in. On connect the socket
+    joins the room list's group, which the binding sends every change to,
+    and gets the whole list (a ``snapshot`` payload) to start from.
+    """
+
+    http_user = True
+    slight_ordering = True
+    groups = [ROOM_LIST_GROUP]
+    consumers = {RoomBinding.stream: RoomBinding.consumer}
+
+    @allowed_hosts_only
+    def raw_connect(self, message: Message, **kwargs) -> None:
+        if not message.user.is_authenticated:
+            raise DenyConnection("Log in first")
+        super().raw_connect(message, **kwargs)
+        WebsocketMultiplexer(RoomBinding.stream, self.reply_channel).send(room_list_snapshot())

@@ -24,9 +24,24 @@ def _snapshot(room_id: int) -> dict[str, Any]:
     """Bump the room's version and return its presence event (inside a transaction)."""
     Room.objects.filter(pk=room_id).update(presence_version=F("presence_version") + 1)
     version = Room.objects.values_list("presence_version", flat=True).get(pk=room_id)
+    return {"type": "presence", "version": version, **_online(room_id)}
+
+
+def _online(room_id: int) -> dict[str, Any]:
     names = Presence.objects.filter(room_id=room_id).values_list("user__username", flat=True)
     users = sorted(set(names))
-    return {"type": "presence", "version": version, "count": len(users), "users": users}
+    return {"count": len(users), "users": users}
+
+
+def current(room: Room) -> dict[str, Any]:
+    """Return the room's presence event as it stands, without bumping its version.
+
+    A page that reconnects asks for this: the broadcast of its own join may
+    come before or after, and the page keeps whichever version is newer.
+    """
+    with transaction.atomic():
+        version = Room.objects.values_list("presence_version", flat=True).get(pk=room.pk)
+        return {"type": "presence", "version": version, **_online(room.pk)}
 
 
 def join(room: Room, user: Any, reply_channel: str) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def flush(redis_url: str) -> None:
 @dataclass
 class Example:
     port: int
-    db: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     processes: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -71,6 +71,15 @@ class Example:
         for process in reversed(self.processes):
             process.stop()
 
+    def stop_daphne(self) -> None:
+        """Stop the interface server (daphne + runworker only); the workers stay."""
+        self.processes[0].stop()
+
+    def start_daphne(self) -> None:
+        """Start daphne again, on the same port, and wait until it listens."""
+        self.processes[0] = start_daphne(self.env, self.port)
+        wait_for_port(self.port)
+
     def output(self) -> str:
         return "\n".join("".join(process.output) for process in self.processes)
 
@@ -84,6 +93,16 @@ def setup_database(env: dict[str, str]) -> None:
         )  # fmt: skip
 
 
+def start_daphne(env: dict[str, str], port: int) -> ManagedProcess:
+    daphne = ManagedProcess(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+         "example_project.asgi:channel_layer"],
+        env,
+    )  # fmt: skip
+    daphne.wait_for("Listening on TCP address")
+    return daphne
+
+
 @contextlib.contextmanager
 def run_example(kind: str, database: Path, redis_url: str | None = None) -> Iterator[Example]:
     """Start the example as ``runserver`` (in memory) or daphne + 2 runworkers (Redis)."""
@@ -95,7 +114,7 @@ def run_example(kind: str, database: Path, redis_url: str | None = None) -> Iter
         flush(redis_url)
         env = example_env(database, redis_url)
     setup_database(env)
-    example = Example(free_port())
+    example = Example(free_port(), env)
     try:
         if kind == "runserver":
             server = ManagedProcess(
@@ -105,13 +124,7 @@ def run_example(kind: str, database: Path, redis_url: str | None = None) -> Iter
             example.processes.append(server)
             server.wait_for("Quit the server with")
         else:
-            daphne = ManagedProcess(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(example.port),
-                 "example_project.asgi:channel_layer"],
-                env,
-            )  # fmt: skip
-            example.processes.append(daphne)
-            daphne.wait_for("Listening on TCP address")
+            example.processes.append(start_daphne(env, example.port))
             for _ in range(2):
                 worker = ManagedProcess(
                     [sys.executable, MANAGE, "runworker", "--threads", "2"], env
@@ -139,6 +152,17 @@ class Browser:
         with self.opener.open(self.example.url + path, timeout=30) as response:
             return response.status, response.url, response.read().decode()
 
+    def post(self, path: str, data: dict[str, str]) -> tuple[int, str, str]:
+        """POST a form to *path* with the CSRF token; return (status, final URL, body)."""
+        token = next((c.value for c in self.jar if c.name == "csrftoken"), None)
+        if token is None:
+            self.get(path)  # a page with a form sets the CSRF cookie
+            token = next(c.value for c in self.jar if c.name == "csrftoken")
+        form = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **data}).encode()
+        request = urllib.request.Request(self.example.url + path, data=form)
+        with self.opener.open(request, timeout=30) as response:
+            return response.status, response.url, response.read().decode()
+
     def login(self, username: str, password: str = PASSWORD) -> None:
         _, _, page = self.get("/accounts/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
@@ -156,12 +180,18 @@ class Browser:
     def cookie(self) -> str:
         return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.jar)
 
-    def websocket(self, room: str, origin: str | None = None, after: int = 0) -> ClientConnection:
+    def websocket(
+        self, room: str | None, origin: str | None = None, after: int | None = 0
+    ) -> ClientConnection:
+        """Open the socket of *room* (``?after=`` unless None), or the room list's if None."""
         headers = {"Origin": origin or self.example.url}
         if self.cookie:
             headers["Cookie"] = self.cookie
+        path = "/" if room is None else f"/chat/{room}/"
+        if room is not None and after is not None:
+            path += f"?after={after}"
         return connect(
-            f"{self.example.ws_url}/chat/{room}/?after={after}",
+            self.example.ws_url + path,
             additional_headers=headers,
             open_timeout=20,
             close_timeout=5,
@@ -190,7 +220,7 @@ def next_event(
 def presence(count: int, users: list[str], newer_than: int = 0) -> Callable[[dict[str, Any]], bool]:
     """Match a "who is online" event; older versions may arrive late, so skip them."""
     return lambda event: (
-        event["type"] == "presence"
+        event.get("type") == "presence"
         and event["version"] > newer_than
         and (event["count"], event["users"]) == (count, users)
     )
@@ -198,10 +228,28 @@ def presence(count: int, users: list[str], newer_than: int = 0) -> Callable[[dic
 
 def chat_message(user: str, text: str) -> Callable[[dict[str, Any]], bool]:
     return lambda event: (
-        event["type"] == "message"
-        and (event["user"], event["text"])
-        == (
-            user,
-            text,
-        )
+        event.get("type") == "message" and (event["user"], event["text"]) == (user, text)
     )
+
+
+def on_rooms_stream(action: str, **data: Any) -> Callable[[dict[str, Any]], bool]:
+    """Match a frame of the ``rooms`` stream with *action* whose data includes *data*."""
+
+    def matches(event: dict[str, Any]) -> bool:
+        payload = event.get("payload") or {}
+        return (
+            event.get("stream") == "rooms"
+            and payload.get("action") == action
+            and data.items() <= (payload.get("data") or {}).items()
+        )
+
+    return matches
+
+
+def room_titles(snapshot: dict[str, Any]) -> list[str]:
+    """The titles in a ``snapshot`` frame of the ``rooms`` stream."""
+    return [room["title"] for room in snapshot["payload"]["rooms"]]
+
+
+def is_snapshot(event: dict[str, Any]) -> bool:
+    return event.get("stream") == "rooms" and event["payload"].get("action") == "snapshot"

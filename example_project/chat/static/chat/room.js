@@ -1,32 +1,64 @@
-// The room page: one WebSocket on the room's own URL, JSON events both ways.
+// The room page: one socket on the room's own URL, through channels.WebSocketBridge.
+//
+// Frames without a "stream" are chat events (message, presence); frames on the
+// "rooms" stream are RoomBinding's changes to the rooms in the sidebar.
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("chat-config").textContent);
   const list = document.getElementById("messages");
+  const noMessages = document.getElementById("no-messages");
   const form = document.getElementById("send-form");
   const input = document.getElementById("message-input");
-  const connection = document.getElementById("connection");
+  const button = document.getElementById("send-button");
+  const path = `/chat/${encodeURIComponent(config.room)}/`;
   let lastId = config.lastId;
   let presenceVersion = 0;
-  let socket = null;
-  let retry = 500;
-  let leaving = false;
+  let connected = false;
+  let roomGone = false;
+
+  function updateComposer() {
+    button.disabled = !connected || roomGone;
+  }
+
+  function atBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
 
   function showMessage(event) {
     if (list.querySelector(`[data-id="${event.id}"]`)) {
-      return; // already shown (history, or the catch-up after a reconnect)
+      return; // already shown (history, or caught up again after a reconnection)
     }
     lastId = Math.max(lastId, event.id);
+    const follow = atBottom() || event.user === config.user;
     const item = document.createElement("li");
     item.dataset.id = event.id;
+    item.className = event.user === config.user ? "message mine" : "message";
+    const bubble = document.createElement("div");
+    bubble.className = "bubble";
+    const meta = document.createElement("div");
+    meta.className = "meta";
     const name = document.createElement("strong");
+    name.className = "user";
     name.textContent = event.user;
-    const text = document.createElement("span");
+    const time = document.createElement("time");
+    time.setAttribute("datetime", event.created);
+    chat.formatTime(time);
+    meta.append(name, " ", time);
+    const text = document.createElement("p");
     text.className = "text";
     text.textContent = event.text;
-    item.append(name, ": ", text);
-    list.append(item);
-    item.scrollIntoView({ block: "nearest" });
+    bubble.append(meta, text);
+    item.append(chat.avatar(event.user), bubble);
+    // Keep the order of ids: what a reconnection catches up on can arrive
+    // after newer messages broadcast to the room meanwhile.
+    const later = [...list.querySelectorAll("li[data-id]")].find(
+      (other) => Number(other.dataset.id) > event.id,
+    );
+    list.insertBefore(item, later || null);
+    noMessages.hidden = true;
+    if (follow) {
+      list.scrollTop = list.scrollHeight;
+    }
   }
 
   function showPresence(event) {
@@ -36,58 +68,76 @@
     }
     presenceVersion = event.version;
     document.getElementById("online-count").textContent = event.count;
-    document.getElementById("online-users").textContent = `(${event.users.join(", ")})`;
+    const people = document.getElementById("online-users");
+    people.replaceChildren(
+      ...event.users.map((user) => {
+        const item = document.createElement("li");
+        const name = document.createElement("span");
+        name.textContent = user === config.user ? `${user} (you)` : user;
+        item.append(chat.avatar(user), name);
+        return item;
+      }),
+    );
   }
 
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${window.location.host}/chat/${config.room}/?after=${lastId}`;
-    socket = new WebSocket(url);
-    socket.addEventListener("open", () => {
-      connection.textContent = "Connected";
-      document.body.dataset.connected = "true";
-      retry = 500;
-    });
-    socket.addEventListener("message", (message) => {
-      const event = JSON.parse(message.data);
-      if (event.type === "message") {
-        showMessage(event);
-      } else if (event.type === "presence") {
-        showPresence(event);
-      }
-    });
-    socket.addEventListener("close", () => {
-      if (leaving) {
-        return;
-      }
-      connection.textContent = "Disconnected, reconnecting…";
-      document.body.dataset.connected = "false";
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 10000);
-    });
+  function showRoom(room) {
+    if (room === null || room.slug !== config.room) {
+      // Deleted, or its URL changed: this page's socket has nothing left to say.
+      roomGone = true;
+      document.getElementById("room-gone").hidden = false;
+      document.body.classList.add("gone");
+      bridge.close();
+    } else {
+      document.getElementById("room-title").textContent = room.title;
+      document.title = document.title.replace(/^[^·]*·/, `${room.title} ·`);
+      input.placeholder = `Message #${room.title}`;
+    }
+    updateComposer();
   }
+
+  const rooms = new chat.RoomList(document.getElementById("rooms"), {
+    current: config.roomPk,
+    onCurrent: showRoom,
+  });
+  const bridge = new channels.WebSocketBridge();
+  bridge.listen((event) => {
+    if (event.type === "message") {
+      showMessage(event);
+    } else if (event.type === "presence") {
+      showPresence(event);
+    }
+  });
+  bridge.demultiplex("rooms", (payload) => rooms.apply(payload));
+  chat.trackConnection(bridge, document.getElementById("connection"));
+  bridge.on("open", () => {
+    connected = true;
+    updateComposer();
+    // The first time and after every reconnection: what did we miss?
+    bridge.send({ type: "sync", after: lastId });
+  });
+  bridge.on("close", () => {
+    connected = false;
+    updateComposer();
+  });
 
   form.addEventListener("submit", (submit) => {
     submit.preventDefault();
     const text = input.value.trim();
-    if (text && socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ text: text }));
+    if (text && connected && !roomGone) {
+      bridge.send({ text: text });
       input.value = "";
     }
   });
 
   // Leaving the page closes the socket, so the room's count goes down at once
   // (a page kept in the back/forward cache would otherwise stay "online").
-  window.addEventListener("pagehide", () => {
-    leaving = true;
-    socket.close();
-  });
+  window.addEventListener("pagehide", () => bridge.close());
   window.addEventListener("pageshow", (show) => {
-    if (show.persisted) {
-      leaving = false;
-      connect();
+    if (show.persisted && !roomGone) {
+      bridge.connect(path);
     }
   });
 
-  connect();
+  list.scrollTop = list.scrollHeight;
+  bridge.connect(path);
 })();
