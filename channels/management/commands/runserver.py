@@ -26,7 +26,6 @@ from daphne.management.commands.runserver import Command as DaphneRunserverComma
 from daphne.server import Server
 from django.apps import apps
 from django.conf import settings
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError
 from django.core.management.commands.runserver import Command as DjangoRunserverCommand
@@ -36,6 +35,7 @@ from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.exceptions import InvalidChannelLayerError, RoutingImportError
 from channels.handler import ViewConsumer
 from channels.routing import Router
+from channels.staticfiles import StaticFilesApplication
 from channels.worker import Worker
 
 #: What the errors of a failed listen mean, as Django's runserver says them.
@@ -144,7 +144,7 @@ class Command(DaphneRunserverCommand):
 
     def get_application(self, options: dict[str, Any]) -> Any:
         if self.serves_static(options):
-            return ASGIStaticFilesHandler(self.channel_layer)
+            return StaticFilesApplication(self.channel_layer)
         return self.channel_layer
 
     def inner_run(self, *args: Any, **options: Any) -> None:
