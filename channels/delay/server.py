@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ..exceptions import ChannelFull
 from ..layers.names import require_valid_channel_name
+from ..layers.outage import OutageReport
 from .models import DelayedMessage
 
 logger = logging.getLogger("channels.delay")
@@ -34,6 +35,8 @@ class DelayServer:
     def __init__(self, channel_layer: Any) -> None:
         self.channel_layer = channel_layer
         self._stopping = threading.Event()
+        #: Says once that the layer is down (or misconfigured), and once that it is back.
+        self.outage = OutageReport(logger, repr(getattr(channel_layer, "alias", channel_layer)))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -45,7 +48,7 @@ class DelayServer:
                 self.send_due()
                 self.receive_and_store()
             except ConnectionError as exc:
-                logger.warning("Channel layer unreachable (%s); retrying", exc)
+                self.outage.failed(exc, self.max_wait)
                 self._stopping.wait(self.max_wait)
                 continue
             except Exception:  # the loop never stops for one bad message or row
@@ -54,6 +57,7 @@ class DelayServer:
                     logger.exception("The delay server failed a step; retrying until it works")
                 self._stopping.wait(min(self.max_failure_pause, 0.1 * 2 ** min(failures, 6)))
                 continue
+            self.outage.succeeded()
             if failures:
                 logger.warning("The delay server works again after %d failed steps", failures)
                 failures = 0
