@@ -16,7 +16,14 @@ copyright = "channels-classic contributors"
 version = "1.0"
 release = "1.0.0.dev0"
 
-extensions = ["commandhelp"]
+extensions = ["sphinx.ext.autodoc", "commandhelp"]
+
+# autodoc imports the package, which needs Django configured (no database is opened).
+import commandhelp  # noqa: E402
+
+commandhelp.setup_django()
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
 
 root_doc = "index"
 exclude_patterns = ["_build"]

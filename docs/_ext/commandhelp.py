@@ -19,7 +19,8 @@ from sphinx.application import Sphinx
 COMMAND_APPS = {"runserver": "channels", "runworker": "channels", "rundelay": "channels.delay"}
 
 
-def _setup_django() -> None:
+def setup_django() -> None:
+    """Configure Django minimally, once, so commands and modules can be imported."""
     import django
     from django.conf import settings
 
@@ -42,7 +43,7 @@ def command_help(name: str) -> str:
     """Return ``manage.py <name> --help`` as it prints, at a fixed width."""
     from django.core.management import load_command_class
 
-    _setup_django()
+    setup_django()
     os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal; keep the page stable
     command = load_command_class(COMMAND_APPS[name], name)
     return command.create_parser("manage.py", name).format_help()
