@@ -1,0 +1,111 @@
+"""One receive loop per process reads every reply and hands each to its connection.
+
+Every reply channel of a process shares one process-specific prefix
+(``daphne.response.<random>!<random>``), so a single blocking receive on the
+prefix gets the replies of all the process's connections. A connection asks
+for its reply channel with :meth:`ReplyDispatcher.register` when it starts and
+gives it back with :meth:`ReplyDispatcher.forget` when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar
+
+from ..layers.names import new_process_channel
+from .events import Control, ControlEvent, Deliver, Reply
+
+logger = logging.getLogger("channels.bridge")
+
+_T = TypeVar("_T")
+
+
+class BridgeLayer(Protocol):
+    """The part of a channel layer (or its Django wrapper) that the bridge uses."""
+
+    async def asend(self, channel: str, message: dict[str, Any]) -> None: ...
+
+    async def areceive(
+        self, channels: Iterable[str], block: bool = False, *, timeout: float | None = None
+    ) -> tuple[str, Reply] | tuple[None, None]: ...
+
+    def new_channel(self, pattern: str) -> str: ...
+
+
+class ReplyDispatcher:
+    """The one receive loop of a process: reads every reply and routes it to its connection.
+
+    The loop starts with the first registration and runs for the life of the
+    event loop. While the layer cannot be read, every connection gets
+    :attr:`ControlEvent.LAYER_DOWN` once per failed attempt, and the loop
+    retries with a pause that doubles up to :attr:`max_retry_delay`.
+    """
+
+    #: Longest pause between attempts to read from a layer that is down.
+    max_retry_delay = 2.0
+    #: First pause after a failed read; it doubles on each further failure.
+    first_retry_delay = 0.1
+
+    def __init__(self, layer: BridgeLayer) -> None:
+        self.layer = layer
+        self.prefix = f"daphne.response.{secrets.token_hex(6)}!"
+        #: Reply channel -> what takes its replies. The bound method itself is
+        #: stored so that relaying a reply allocates nothing.
+        self.connections: dict[str, Deliver] = {}
+        self._controls: dict[str, Control] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def register(self, deliver: Deliver, control: Control) -> str:
+        """Return a new reply channel whose replies go to *deliver*.
+
+        The bridge's own events for the connection go to *control*. Starts the
+        receive loop if it is not running.
+        """
+        name = new_process_channel(self.prefix)
+        self.connections[name] = deliver
+        self._controls[name] = control
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+        return name
+
+    def forget(self, name: str) -> None:
+        """Drop the reply channel *name*: later replies to it are discarded."""
+        self.connections.pop(name, None)
+        self._controls.pop(name, None)
+
+    async def _run(self) -> None:
+        delay = self.first_retry_delay
+        while True:
+            try:
+                channel, message = await self.layer.areceive([self.prefix], block=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("Cannot read replies from the channel layer (%s)", exc)
+                for control in list(self._controls.values()):
+                    await self._hand(control, ControlEvent.LAYER_DOWN)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+                continue
+            delay = self.first_retry_delay
+            if channel is None or message is None:
+                continue
+            deliver = self.connections.get(channel)
+            if deliver is None:
+                logger.debug("Dropped a reply: its connection has gone")
+            else:
+                await self._hand(deliver, message)
+
+    @staticmethod
+    async def _hand(take: Callable[[_T], Awaitable[None] | None], item: _T) -> None:
+        try:
+            pending = take(item)
+            if pending is not None:
+                await pending
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one connection's trouble never stops the loop
+            logger.exception("Failed to relay a reply")

@@ -1,0 +1,240 @@
+"""One HTTP request: ``http.request`` (and its body channel) out, the response chunks back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..backoff import asend_when_room
+from ..exceptions import ChannelFull, MessageTooLarge
+from .connection import Connection, Receive, Scope, Send
+from .dispatcher import BridgeLayer, ReplyDispatcher
+from .events import ControlEvent, Reply
+from .settings import BridgeSettings
+
+logger = logging.getLogger("channels.bridge")
+
+HTTP_REPLY_KEYS = frozenset(("status", "headers", "content", "more_content"))
+
+
+def _to_bytes(value: str | bytes) -> bytes:
+    return value.encode("latin-1") if isinstance(value, str) else bytes(value)
+
+
+class HttpConnection(Connection):
+    """One HTTP request: send ``http.request``, relay the response chunks.
+
+    A body larger than ``body_chunk_size`` streams to a body channel from a
+    task of its own while the response is relayed; once the body is sent the
+    task watches for the client's disconnect. What that task has to report
+    (disconnected, body too large, body could not be sent) reaches the relay
+    as a :class:`ControlEvent` in the reply queue.
+    """
+
+    def __init__(
+        self,
+        layer: BridgeLayer,
+        settings: BridgeSettings,
+        dispatcher: ReplyDispatcher,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        super().__init__(layer, settings, dispatcher, scope, receive, send)
+        self.replies: asyncio.Queue[Reply | ControlEvent] = asyncio.Queue()
+
+    def deliver(self, reply: Reply) -> None:
+        self.replies.put_nowait(reply)
+
+    def control(self, event: ControlEvent) -> None:
+        self.replies.put_nowait(event)
+
+    async def serve(self) -> None:
+        body, more_body, disconnected = await self._read_first_part(self.settings.body_chunk_size)
+        if disconnected:
+            return
+        message = {
+            **self.common_keys(),
+            "http_version": self.scope.get("http_version", "1.1"),
+            "method": self.scope["method"],
+            "body": body,
+        }
+        body_channel = None
+        if more_body:
+            body_channel = self.layer.new_channel("http.request.body?")
+            message["body_channel"] = body_channel
+        try:
+            await self.layer.asend("http.request", message)
+        except ChannelFull:
+            await self.error(503, "Request queue full.")
+            return
+        except MessageTooLarge:
+            await self.error(413, "Request headers too large.")
+            return
+        except ConnectionError:
+            logger.warning("Channel layer unreachable: answered 503")
+            await self.error(503, "Service unavailable.")
+            return
+        client = asyncio.ensure_future(
+            self._stream_body(body_channel, len(body)) if body_channel else self._wait_disconnect()
+        )
+        try:
+            await self._relay()
+        finally:
+            client.cancel()
+
+    async def _read_first_part(self, limit: int) -> tuple[bytes, bool, bool]:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            event = await self.receive()
+            if event["type"] == "http.disconnect":
+                return b"", False, True
+            chunk = event.get("body", b"")
+            parts.append(chunk)
+            size += len(chunk)
+            more = event.get("more_body", False)
+            if not more or size >= limit:
+                return b"".join(parts), more, False
+
+    async def _stream_body(self, body_channel: str, sent: int) -> None:
+        """Send the rest of the body to *body_channel*, then watch for a disconnect.
+
+        A chunk that cannot be sent (the channel stayed full, the layer went
+        away) is logged and answered with 503 at once: the worker would
+        otherwise wait for the rest of a body that never comes, and the
+        client for a response.
+        """
+        limit = self.settings.max_body_size
+        while True:
+            event = await self.receive()
+            if event["type"] == "http.disconnect":
+                await self._close_body(body_channel)
+                await self._disconnected()
+                return
+            chunk = event.get("body", b"")
+            sent += len(chunk)
+            if limit is not None and sent > limit:
+                await self._close_body(body_channel)
+                self.replies.put_nowait(ControlEvent.TOO_LARGE)
+                return
+            more = event.get("more_body", False)
+            try:
+                await self._send_chunk(body_channel, {"content": chunk, "more_content": more})
+            except Exception as exc:
+                self._log_body_failure(exc)
+                await self._close_body(body_channel)
+                self.replies.put_nowait(ControlEvent.BODY_FAILED)
+                return
+            if not more:
+                break
+        await self._wait_disconnect()
+
+    def _log_body_failure(self, exc: Exception) -> None:
+        if isinstance(exc, ChannelFull):
+            why = (
+                f"no worker read its body channel for {self.settings.http_timeout:g} s "
+                "(CHANNELS_HTTP_TIMEOUT): start more workers, or raise the timeout"
+            )
+        elif isinstance(exc, MessageTooLarge):
+            why = (
+                f"a chunk of it was too large for the channel layer ({exc}): raise the "
+                "layer's max_message_size"
+            )
+        elif isinstance(exc, ConnectionError):
+            why = f"the channel layer is unreachable ({exc})"
+        else:
+            logger.exception("Could not stream the request body of %s; answered 503", self.label)
+            return
+        logger.error("Could not stream the request body of %s: %s; answered 503", self.label, why)
+
+    async def _close_body(self, body_channel: str) -> None:
+        """Tell the worker reading *body_channel* that no more of the body will come."""
+        try:
+            await self._send_chunk(body_channel, {"closed": True})
+        except Exception as exc:  # the worker gives up on the body after its own timeout
+            logger.debug("Could not close the body channel of %s (%s)", self.label, exc)
+
+    async def _send_chunk(self, body_channel: str, chunk: dict[str, Any]) -> None:
+        # A body channel is read by one worker at its own pace: wait while it is full.
+        await asend_when_room(
+            lambda: self.layer.asend(body_channel, chunk), self.settings.http_timeout
+        )
+
+    async def _wait_disconnect(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        await self._disconnected()
+
+    async def _disconnected(self) -> None:
+        self.replies.put_nowait(ControlEvent.DISCONNECTED)
+        try:
+            await self.layer.asend(
+                "http.disconnect", {"reply_channel": self.reply_channel, "path": self.scope["path"]}
+            )
+        except Exception:  # the client is gone; nothing else to tell
+            logger.debug("Could not send http.disconnect for %s", self.label)
+
+    async def _relay(self) -> None:
+        started = False
+        timeout = self.settings.http_timeout
+        while True:
+            try:
+                reply = await asyncio.wait_for(self.replies.get(), timeout)
+            except asyncio.TimeoutError:
+                if started:
+                    logger.warning("Response to %s stalled; closing it", self.label)
+                    await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+                else:
+                    await self.error(503, "Worker server failed to respond within time limit.")
+                return
+            if isinstance(reply, ControlEvent):
+                await self._stop(reply, started)
+                return
+            self.warn_unknown_keys(reply, HTTP_REPLY_KEYS)
+            if not started:
+                if "status" not in reply:
+                    logger.error("The first reply to %s has no status", self.label)
+                    await self.error(500, "Internal server error.")
+                    return
+                await self.send(
+                    {
+                        "type": "http.response.start",
+                        "status": int(reply["status"]),
+                        "headers": [
+                            [_to_bytes(name), _to_bytes(value)]
+                            for name, value in reply.get("headers", [])
+                        ],
+                    }
+                )
+                started = True
+            more = bool(reply.get("more_content", False))
+            await self.send(
+                {"type": "http.response.body", "body": reply.get("content", b""), "more_body": more}
+            )
+            if not more:
+                return
+
+    async def _stop(self, event: ControlEvent, started: bool) -> None:
+        """End the response because of *event*: with an error page if none has started."""
+        if event is ControlEvent.DISCONNECTED:
+            return
+        if started:  # end what was started rather than leave the client waiting
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        elif event is ControlEvent.TOO_LARGE:
+            await self.error(413, "Request body too large.")
+        else:
+            await self.error(503, "Service unavailable.")
+
+    async def error(self, status: int, text: str) -> None:
+        """Answer with *status* and a short HTML page saying *text*."""
+        body = f"<html><body><h1>{status}</h1><p>{text}</p></body></html>".encode()
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [[b"content-type", b"text/html; charset=utf-8"]],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": body})

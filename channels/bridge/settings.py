@@ -1,0 +1,74 @@
+"""The bridge's limits and timeouts, and the WebSocket subprotocol choice they drive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class BridgeSettings:
+    """Limits and timeouts of the bridge, from Django settings.
+
+    Built once per :class:`~channels.bridge.Bridge`, on its first connection
+    (never at import time); tests pass their own to skip Django's settings.
+    """
+
+    #: Seconds to wait for a worker's first reply (then 503), and between chunks.
+    http_timeout: float = 60.0
+    #: Bytes of request body sent inside ``http.request``; the rest streams on a body channel.
+    body_chunk_size: int = 256 * 1024
+    #: Largest request body accepted (then 413); None for no limit.
+    max_body_size: int | None = 100 * 1024 * 1024
+    #: Seconds a WebSocket frame waits for room on a full ``websocket.receive``
+    #: (the socket is not read meanwhile) before the socket is closed with 1013.
+    receive_full_timeout: float = 10.0
+    #: WebSocket subprotocols to accept when a client offers them (``CHANNELS_WS_PROTOCOLS``).
+    ws_protocols: tuple[str, ...] = ()
+    #: Seconds a WebSocket may wait for a consumer's accept under a server that
+    #: sets no handshake timeout of its own (daphne's own, less a margin, wins).
+    handshake_timeout: float = 5.0
+
+    @classmethod
+    def from_django(cls) -> BridgeSettings:
+        """Read the ``CHANNELS_*`` settings, each defaulting to the value above."""
+        from django.conf import settings
+
+        return cls(
+            ws_protocols=ws_protocols_setting(getattr(settings, "CHANNELS_WS_PROTOCOLS", None)),
+            http_timeout=getattr(settings, "CHANNELS_HTTP_TIMEOUT", cls.http_timeout),
+            body_chunk_size=getattr(settings, "CHANNELS_BODY_CHUNK_SIZE", cls.body_chunk_size),
+            max_body_size=getattr(settings, "CHANNELS_MAX_BODY_SIZE", cls.max_body_size),
+            receive_full_timeout=getattr(
+                settings, "CHANNELS_RECEIVE_FULL_TIMEOUT", cls.receive_full_timeout
+            ),
+        )
+
+
+def ws_protocols_setting(value: object) -> tuple[str, ...]:
+    """Return ``CHANNELS_WS_PROTOCOLS`` as a tuple of names; reject what is not a list of them."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple) and all(isinstance(name, str) for name in value):
+        return tuple(value)
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"CHANNELS_WS_PROTOCOLS is {value!r}: make it a list of WebSocket subprotocol "
+        'names, even if there is only one, e.g. CHANNELS_WS_PROTOCOLS = ["graphql-ws"]'
+    )
+
+
+def choose_subprotocol(
+    offered: list[str], supported: tuple[str, ...], requested: object = None
+) -> str | None:
+    """Return the subprotocol to accept a WebSocket with, or None for none.
+
+    A consumer's explicit choice (``{"accept": True, "subprotocol": name}``)
+    wins if the client offered it: RFC 6455 lets a server pick only from the
+    client's list, and clients fail a handshake that answers with another.
+    Otherwise, as daphne 1.x did with ``--ws-protocol``, the first offered one
+    that ``CHANNELS_WS_PROTOCOLS`` lists.
+    """
+    if isinstance(requested, str) and requested in offered:
+        return requested
+    return next((name for name in offered if name in supported), None)

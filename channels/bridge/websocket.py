@@ -1,0 +1,296 @@
+"""One WebSocket: ``websocket.connect``/``receive``/``disconnect`` out, frames back.
+
+Replies are written to the socket right in the dispatcher's loop: daphne's
+``send`` never waits, so a hop through a per-connection task would only add
+latency and CPU to every frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from typing import Any
+
+from ..backoff import asend_when_room
+from ..exceptions import ChannelFull, MessageTooLarge
+from . import daphne
+from .connection import Connection, Receive, Scope, Send
+from .dispatcher import BridgeLayer, ReplyDispatcher
+from .events import ControlEvent, Reply
+from .settings import BridgeSettings, choose_subprotocol
+
+logger = logging.getLogger("channels.bridge")
+
+#: Close codes a server may send (RFC 6455 section 7.4 and the IANA registry).
+SERVER_CLOSE_CODES = frozenset((*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)))
+
+WEBSOCKET_REPLY_KEYS = frozenset(("accept", "close", "text", "bytes", "subprotocol"))
+
+
+class WebSocketState(enum.Enum):
+    """Where a bridged WebSocket is in its life; it only ever moves down this list."""
+
+    #: ``websocket.connect`` is with the consumers, who have not answered yet.
+    CONNECTING = "connecting"
+    #: Accepted: frames go both ways.
+    OPEN = "open"
+    #: The bridge has ended the socket (a reply closed or refused it, or the
+    #: bridge closed it itself). Later replies are dropped; the client's
+    #: frames still go to the consumers until its side of the close arrives.
+    CLOSED = "closed"
+    #: The consumers have been sent ``websocket.disconnect``; nothing more happens.
+    DISCONNECTED = "disconnected"
+
+
+_CONNECTING = WebSocketState.CONNECTING
+_OPEN = WebSocketState.OPEN
+_CLOSED = WebSocketState.CLOSED
+_DISCONNECTED = WebSocketState.DISCONNECTED
+
+
+class WebSocketConnection(Connection):
+    """One WebSocket: ``websocket.connect``/``receive``/``disconnect`` out, frames back.
+
+    The socket's :class:`WebSocketState` is in :attr:`state`. The client's
+    events are read by a task of their own; replies arrive in :meth:`deliver`.
+    """
+
+    #: Seconds to wait for the client to see a server-side close before giving up on it.
+    close_timeout = 10.0
+    #: Seconds before the server's own handshake timeout at which the bridge
+    #: refuses an unanswered handshake itself: with a 403 and a log line that
+    #: names the fix, where autobahn would drop the connection without either.
+    handshake_margin = 1.0
+
+    def __init__(
+        self,
+        layer: BridgeLayer,
+        settings: BridgeSettings,
+        dispatcher: ReplyDispatcher,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        super().__init__(layer, settings, dispatcher, scope, receive, send)
+        self.state = _CONNECTING
+        #: The ``order`` of the last frame sent to ``websocket.receive``.
+        self.order = 0
+        self.path: str = scope["path"]
+        self.offered: list[str] = [str(name) for name in scope.get("subprotocols") or ()]
+        self._daphne = daphne.daphne_protocol(send)
+        #: Resolved when the state moves to CLOSED, to wake :meth:`serve`.
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def _finish(self) -> None:
+        """Move to CLOSED, unless the socket is already there or past it."""
+        if self.state is _CONNECTING or self.state is _OPEN:
+            self.state = _CLOSED
+            self._closed.set_result(None)
+
+    async def deliver(self, reply: Reply) -> None:
+        state = self.state
+        if state is _CLOSED or state is _DISCONNECTED:
+            return  # the socket is finished; later replies are dropped quietly
+        if not await self._reply(reply):
+            self._finish()
+
+    async def control(self, event: ControlEvent) -> None:
+        if event is ControlEvent.LAYER_DOWN and (self.state is _CONNECTING or self.state is _OPEN):
+            await self._close(1011)
+            self._finish()
+
+    async def serve(self) -> None:
+        handshake_timeout = self._handshake_timeout()
+        started = asyncio.get_running_loop().time()
+        event = await self.receive()
+        if event["type"] != "websocket.connect":
+            return
+        message = {**self.common_keys(), "order": 0}
+        message["scheme"] = self.scope.get("scheme") or daphne.websocket_scheme(self._daphne)
+        try:
+            await self.layer.asend("websocket.connect", message)
+        except ChannelFull:
+            # daphne cannot answer a handshake with 503: accept, then "try again later".
+            await self._refuse_open(1013)
+            return
+        except ConnectionError:
+            # As with a full queue: accept so the client sees 1011, not a bare 403.
+            await self._refuse_open(1011)
+            return
+        client = asyncio.ensure_future(self._client_events())
+        deadline = None
+        if handshake_timeout is not None:
+            remaining = handshake_timeout - (asyncio.get_running_loop().time() - started)
+            deadline = asyncio.ensure_future(self._refuse_unanswered(remaining, handshake_timeout))
+        try:
+            await asyncio.wait({self._closed, client}, return_when=asyncio.FIRST_COMPLETED)
+            # However the socket ended, consumers hear of it once, so they can
+            # leave their groups: wait for the client's side of the close.
+            await asyncio.wait({client}, timeout=self.close_timeout)
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+            self._finish()
+            client.cancel()
+            if self.state is not _DISCONNECTED:
+                await self._send_disconnect(1006)
+
+    async def _refuse_open(self, code: int) -> None:
+        """Accept, then close with *code*: the handshake itself can only be refused with 403."""
+        await self._accept()
+        self.state = _OPEN
+        await self._close(code)
+        self._finish()
+
+    def _handshake_timeout(self) -> float | None:
+        """Return how long a handshake may wait for a consumer, or None for as long as it likes.
+
+        Under daphne, a margin before the sooner of its two handshake timeouts
+        (see :func:`channels.bridge.daphne.handshake_limits`); under another
+        server, ``BridgeSettings.handshake_timeout``.
+        """
+        limits = daphne.handshake_limits(self._daphne)
+        if limits is None:
+            return self.settings.handshake_timeout
+        if not limits:
+            return None
+        limit = min(limits)
+        return max(limit - self.handshake_margin, limit / 2)
+
+    async def _refuse_unanswered(self, delay: float, timeout: float) -> None:
+        """Refuse the handshake with 403 if no consumer has answered it after *delay* seconds."""
+        await asyncio.sleep(delay)
+        if self.state is not _CONNECTING:
+            return
+        logger.warning(
+            "No consumer accepted the WebSocket to %s within %.1f s, so it was refused with 403. "
+            'Send message.reply_channel.send({"accept": True}) in the websocket.connect '
+            'consumer (or {"close": True} to refuse it).',
+            self.path,
+            timeout,
+        )
+        self._finish()
+        await self.send({"type": "websocket.close", "code": 403})
+
+    async def _accept(self, requested: object = None) -> None:
+        if requested is not None and requested not in self.offered:
+            logger.warning(
+                "Ignored the subprotocol %r in the accept of %s: the client offered %s; "
+                "choose one of those, or leave the key out",
+                requested,
+                self.label,
+                self.offered or "none",
+            )
+        subprotocol = choose_subprotocol(self.offered, self.settings.ws_protocols, requested)
+        accept: dict[str, Any] = {"type": "websocket.accept"}
+        if subprotocol is not None:
+            accept["subprotocol"] = subprotocol
+        await self.send(accept)
+
+    async def _send_frame(self, message: dict[str, Any]) -> None:
+        """Send one frame's message, waiting (not reading more frames) while the channel is full."""
+        await asend_when_room(
+            lambda: self.layer.asend("websocket.receive", message),
+            self.settings.receive_full_timeout,
+        )
+
+    async def _close(self, code: int) -> None:
+        """Close the open socket with *code*, including the server's own codes (1011, 1013...).
+
+        daphne passes only 1000 and 3000-4999 through ``websocket.close``; the
+        others go out through :func:`channels.bridge.daphne.send_close_frame`,
+        or through ``websocket.close`` under a server that takes them.
+        """
+        passed_through = code == 1000 or 3000 <= code <= 4999
+        if passed_through or not daphne.send_close_frame(self._daphne, code):
+            await self.send({"type": "websocket.close", "code": code})
+
+    async def _send_disconnect(self, code: int) -> None:
+        self.state = _DISCONNECTED
+        try:
+            await self.layer.asend(
+                "websocket.disconnect",
+                {
+                    "reply_channel": self.reply_channel,
+                    "path": self.path,
+                    "code": code,
+                    "order": self.order + 1,
+                },
+            )
+        except Exception:
+            logger.debug("Could not send websocket.disconnect for %s", self.label)
+
+    async def _reply(self, reply: Reply) -> bool:
+        """Relay one reply to the client; return False once the socket is finished."""
+        self.warn_unknown_keys(reply, WEBSOCKET_REPLY_KEYS)
+        text, data = reply.get("text"), reply.get("bytes")
+        if text is not None and data is not None:
+            logger.warning("Ignored a reply with both text and bytes to %s", self.label)
+            return True
+        close = reply.get("close")
+        if self.state is _CONNECTING:
+            if reply.get("accept") is False or (close and text is None and data is None):
+                await self.send({"type": "websocket.close", "code": 403})
+                return False
+            if reply.get("accept") or text is not None or data is not None:
+                await self._accept(reply.get("subprotocol"))
+                if self.state is _CONNECTING:  # unless the client left meanwhile
+                    self.state = _OPEN
+        if text is not None:
+            await self.send({"type": "websocket.send", "text": text})
+        elif data is not None:
+            await self.send({"type": "websocket.send", "bytes": data})
+        if close:
+            await self._close(self._close_code(close))
+            return False
+        return True
+
+    def _close_code(self, close: Any) -> int:
+        if close is True:
+            return 1000
+        if isinstance(close, int) and close in SERVER_CLOSE_CODES:
+            return close
+        logger.warning(
+            "Closed %s with 1000 instead of the close code %r: use True, 1000-1003, "
+            "1007-1014 or 3000-4999",
+            self.label,
+            close,
+        )
+        return 1000
+
+    async def _client_events(self) -> None:
+        """Pass the client's frames on until its disconnect, which goes to the consumers once."""
+        forwarding = True  # until the bridge closes the socket for a frame it cannot pass on
+        while True:
+            event = await self.receive()
+            kind = event["type"]
+            if kind == "websocket.receive":
+                if not forwarding:  # only the disconnect is still of interest
+                    continue
+                self.order += 1
+                message = {
+                    "reply_channel": self.reply_channel,
+                    "path": self.path,
+                    "order": self.order,
+                }
+                if event.get("text") is not None:
+                    message["text"] = event["text"]
+                else:
+                    message["bytes"] = event.get("bytes") or b""
+                try:
+                    await self._send_frame(message)
+                except ChannelFull:
+                    code = 1013
+                except MessageTooLarge:
+                    code = 1009
+                except ConnectionError:
+                    code = 1011
+                else:
+                    continue
+                forwarding = False
+                await self._close(code)
+                self._finish()
+            elif kind == "websocket.disconnect":
+                await self._send_disconnect(event.get("code", 1000))
+                return
