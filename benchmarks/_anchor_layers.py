@@ -1,8 +1,10 @@
 """Channel-layer scenarios through an async API, and the anchor run of modern Channels.
 
-Run as a script inside the anchor venv (see ``benchmarks.layers``)::
+Run as a module inside the anchor venv by ``benchmarks.layers`` (through
+:meth:`benchmarks._support.AnchorVenv.run_json`, which puts this repository
+last on ``sys.path``)::
 
-    python -E -s benchmarks/_anchor_layers.py REDIS_URL DURATION
+    python -m benchmarks._anchor_layers REDIS_URL DURATION
 
 it measures Channels 4's ``InMemoryChannelLayer`` and channels_redis 4's
 ``RedisChannelLayer`` and prints one JSON object on stdout.
@@ -24,10 +26,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-try:
-    from benchmarks import _support
-except ImportError:  # run as a script in the anchor venv: this folder is on sys.path
-    import _support  # type: ignore[no-redef]
+from benchmarks import _support, report
+from benchmarks.report import Row
 
 Message = dict[str, Any]
 
@@ -108,21 +108,20 @@ def make_row(
     scenario: str,
     measured: _support.Measurement,
     rate: float,
+    correct: bool | None = None,
     **extra: Any,
-) -> dict[str, Any]:
+) -> Row:
     """Return one result row: who, what, the headline rate and the raw measurement."""
-    return {
-        "scenario": scenario,
-        "impl": ops.impl,
-        "label": ops.label,
-        "backend": ops.backend,
-        "kind": ops.kind,
-        "api": api,
-        "rate": rate,
-        "unit": UNITS[scenario],
-        **measured.summary(),
-        **extra,
-    }
+    return Row(
+        scenario=scenario,
+        impl=ops.impl,
+        label=ops.label,
+        rate=rate,
+        unit=UNITS[scenario],
+        kind=ops.kind,
+        correct=correct,
+        figures={"backend": ops.backend, "api": api, **measured.summary(), **extra},
+    )
 
 
 def script_calls(commands: dict[str, int] | None) -> int | None:
@@ -172,7 +171,7 @@ class CommandCounter:
 # The async scenarios -------------------------------------------------------
 
 
-async def sequential(ops: AsyncOps, settings: Settings) -> dict[str, Any]:
+async def sequential(ops: AsyncOps, settings: Settings) -> Row:
     """Send one message, receive it, again and again."""
 
     async def round_trip(i: int) -> None:
@@ -189,7 +188,7 @@ async def sequential(ops: AsyncOps, settings: Settings) -> dict[str, Any]:
     return make_row(ops, "async", SEQUENTIAL, measured, measured.per_second)
 
 
-async def batched(ops: AsyncOps, settings: Settings) -> dict[str, Any]:
+async def batched(ops: AsyncOps, settings: Settings) -> Row:
     """Send a batch of messages, then receive them all, again and again."""
     batch = [message(k) for k in range(settings.batch)]
 
@@ -244,7 +243,7 @@ async def check_group_send(
     return problems, counter.counted
 
 
-async def group(ops: AsyncOps, settings: Settings) -> dict[str, Any]:
+async def group(ops: AsyncOps, settings: Settings) -> Row:
     """Group-send to ``group_size`` members: check it once, then time it."""
     members = [f"bench.member.{index}" for index in range(settings.group_size)]
     for member in members:
@@ -258,11 +257,11 @@ async def group(ops: AsyncOps, settings: Settings) -> dict[str, Any]:
         meters=ops.probes.meters,
     )
     rate = measured.per_second * len(members)
-    report = group_check_report(problems, counted, len(members))
-    return make_row(ops, "async", GROUP, measured, rate, **report)
+    checked = group_check_report(problems, counted, len(members))
+    return make_row(ops, "async", GROUP, measured, rate, **checked)
 
 
-async def run_async_scenarios(ops: AsyncOps, settings: Settings) -> list[dict[str, Any]]:
+async def run_async_scenarios(ops: AsyncOps, settings: Settings) -> list[Row]:
     """Run every scenario on one layer, emptying it before each."""
     rows = []
     for scenario in (sequential, batched, group):
@@ -317,7 +316,7 @@ def _modern_redis(url: str, settings: Settings) -> tuple[AsyncOps, Callable[[], 
 
     ops = AsyncOps(
         impl="anchor-redis",
-        label=f"channels_redis {_support.package_versions(['channels_redis'])['channels_redis']}",
+        label=f"channels_redis {report.package_versions(['channels_redis'])['channels_redis']}",
         backend="redis",
         kind="anchor",
         send=layer.send,
@@ -346,7 +345,7 @@ def _check_anchor_import() -> None:
         )
 
 
-async def run_anchors(url: str, settings: Settings) -> list[dict[str, Any]]:
+async def run_anchors(url: str, settings: Settings) -> list[Row]:
     """Measure both modern layers; return their rows."""
     rows = await run_async_scenarios(_modern_inmemory(settings), settings)
     ops, close = _modern_redis(url, settings)
@@ -366,16 +365,16 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(duration=args.duration)
     started = time.perf_counter()
     rows = asyncio.run(run_anchors(args.redis_url, settings))
-    report = {
+    printed = {
         "settings": asdict(settings),
-        "machine": _support.machine_info(
+        "machine": report.machine_info(
             ["channels", "channels_redis", "redis", "msgpack", "django", "asgiref"]
         ),
-        "results": rows,
+        "results": report.rows_json(rows),
         "cpu_seconds": time.process_time(),
         "wall_seconds": time.perf_counter() - started,
     }
-    json.dump(report, sys.stdout)
+    json.dump(printed, sys.stdout)
     sys.stdout.write("\n")
 
 

@@ -1,8 +1,10 @@
 """Worker scenarios through a channel layer's async API, and the anchor run of Channels 4.
 
-Run as a script inside the anchor venv (see ``benchmarks.worker``)::
+Run as a module inside the anchor venv by ``benchmarks.worker`` (through
+:meth:`benchmarks._support.AnchorVenv.run_json`, which puts this repository
+last on ``sys.path``)::
 
-    python -E -s benchmarks/_anchor_worker.py REDIS_URL DURATION
+    python -m benchmarks._anchor_worker REDIS_URL DURATION
 
 it measures Channels 4's ``runworker`` (``ChannelNameRouter`` consumers of
 ``anchor_projects/modern``) with channels_redis 4 and prints one JSON object.
@@ -34,11 +36,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-try:
-    from benchmarks import _harness, _support
-except ImportError:  # run as a script in the anchor venv: this folder is on sys.path
-    import _harness  # type: ignore[no-redef]
-    import _support  # type: ignore[no-redef]
+from benchmarks import _harness, _support, report
+from benchmarks.report import Row
 
 Message = dict[str, Any]
 
@@ -159,7 +158,7 @@ async def drain_once(
     }
 
 
-async def drain(ops: ClientOps, flavour: Flavour, settings: Settings) -> dict[str, Any]:
+async def drain(ops: ClientOps, flavour: Flavour, settings: Settings) -> Row:
     """Calibrate N on a small drain, then time a drain of N messages."""
     calibration = await drain_once(ops, flavour, settings.calibration_messages, settings)
     estimate = calibration["rate"] or settings.min_messages
@@ -167,18 +166,20 @@ async def drain(ops: ClientOps, flavour: Flavour, settings: Settings) -> dict[st
         min(settings.max_messages, max(settings.min_messages, estimate * settings.duration))
     )
     measured = await drain_once(ops, flavour, count, settings)
-    return {
-        **_row(flavour, DRAIN, measured["rate"]),
-        **measured,
-        "worker_cpu_share": _share(measured["worker_cpu_seconds"], measured["seconds"]),
-        "calibration": calibration,
-    }
+    row = _row(flavour, DRAIN, measured.pop("rate"))
+    row.correct = measured.pop("correct")
+    row.figures.update(
+        measured,
+        worker_cpu_share=report.share(measured["worker_cpu_seconds"], measured["seconds"]),
+        calibration=calibration,
+    )
+    return row
 
 
 # Round trips ---------------------------------------------------------------------
 
 
-async def round_trip(ops: ClientOps, flavour: Flavour, settings: Settings) -> dict[str, Any]:
+async def round_trip(ops: ClientOps, flavour: Flavour, settings: Settings) -> Row:
     """Sequential request/reply through one worker; latency percentiles and rate."""
     await ops.reset()
     worker = await asyncio.to_thread(flavour.start_worker, [flavour.reply_channel])
@@ -208,36 +209,25 @@ async def round_trip(ops: ClientOps, flavour: Flavour, settings: Settings) -> di
     return round_trip_row(flavour, measured)
 
 
-def round_trip_row(flavour: Flavour, measured: _support.Measurement) -> dict[str, Any]:
+def round_trip_row(flavour: Flavour, measured: _support.Measurement) -> Row:
     """The result row of a round-trip measurement (also used for our sync client)."""
     figures = measured.summary()
-    return {
-        **_row(flavour, ROUND_TRIP, measured.per_second),
-        **_harness.latency_summary(measured.samples),
-        "seconds": figures["seconds"],
-        "client_cpu_seconds": figures["client_cpu_seconds"],
-        "worker_cpu_seconds": figures.get("worker_cpu_seconds"),
-        "redis_cpu_seconds": figures.get("redis_cpu_seconds"),
-        "worker_cpu_share": _share(figures.get("worker_cpu_seconds"), measured.seconds),
-    }
+    row = _row(flavour, ROUND_TRIP, measured.per_second).add_latency(measured.samples)
+    row.figures.update(
+        seconds=figures["seconds"],
+        client_cpu_seconds=figures["client_cpu_seconds"],
+        worker_cpu_seconds=figures.get("worker_cpu_seconds"),
+        redis_cpu_seconds=figures.get("redis_cpu_seconds"),
+        worker_cpu_share=report.share(figures.get("worker_cpu_seconds"), measured.seconds),
+    )
+    return row
 
 
-def _row(flavour: Flavour, scenario: str, rate: float | None) -> dict[str, Any]:
-    return {
-        "scenario": scenario,
-        "impl": flavour.impl,
-        "label": flavour.label,
-        "kind": flavour.kind,
-        "rate": rate,
-        "unit": UNITS[scenario],
-    }
+def _row(flavour: Flavour, scenario: str, rate: float | None) -> Row:
+    return Row(scenario, flavour.impl, flavour.label, rate, UNITS[scenario], kind=flavour.kind)
 
 
-def _share(part: float | None, whole: float | None) -> float | None:
-    return None if part is None or not whole else round(part / whole, 4)
-
-
-async def run_flavour(ops: ClientOps, flavour: Flavour, settings: Settings) -> list[dict[str, Any]]:
+async def run_flavour(ops: ClientOps, flavour: Flavour, settings: Settings) -> list[Row]:
     """Both scenarios for one flavour; a failure becomes a row with the error."""
     rows = []
     for scenario, run in ((DRAIN, drain), (ROUND_TRIP, round_trip)):
@@ -245,7 +235,9 @@ async def run_flavour(ops: ClientOps, flavour: Flavour, settings: Settings) -> l
             rows.append(await run(ops, flavour, settings))
         except Exception as exc:
             print(f"{scenario} FAILED for {flavour.label}: {exc}", file=sys.stderr, flush=True)
-            rows.append({**_row(flavour, scenario, None), "error": repr(exc), "correct": False})
+            row = _row(flavour, scenario, None)
+            row.error, row.correct = repr(exc), False
+            rows.append(row)
     return rows
 
 
@@ -332,11 +324,11 @@ def modern_flavours(url: str, settings: Settings) -> list[Flavour]:
     ]
 
 
-async def run_modern(url: str, settings: Settings) -> list[dict[str, Any]]:
+async def run_modern(url: str, settings: Settings) -> list[Row]:
     """Every scenario for every Channels 4 flavour."""
     ops, close = _modern_ops(url, settings)
     try:
-        rows: list[dict[str, Any]] = []
+        rows: list[Row] = []
         for flavour in modern_flavours(url, settings):
             rows += await run_flavour(ops, flavour, settings)
         await ops.reset()
@@ -356,11 +348,11 @@ def main(argv: list[str] | None = None) -> None:
     print(
         json.dumps(
             {
-                "machine": _support.machine_info(["channels", "channels_redis", "django", "redis"]),
+                "machine": report.machine_info(["channels", "channels_redis", "django", "redis"]),
                 "settings": asdict(settings),
                 "cpu_seconds": time.process_time(),
                 "wall_seconds": time.perf_counter() - started,
-                "results": rows,
+                "results": report.rows_json(rows),
             },
             default=str,
         )

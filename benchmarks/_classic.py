@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import _harness, _support
+from tests.processes import free_port, ready, wait_for_port
 
 CLASSIC_VENV = _support.AnchorVenv(
     name="anchor-classic-118",
@@ -43,8 +44,9 @@ def classic_env(redis_url: str, prefix: str) -> dict[str, str]:
 
 
 def _start_daphne(python: Path, port: int, env: dict[str, str]) -> _harness.ServerProcess:
+    # daphne 1.4.2's log lines are not those of daphne 4, so its port is picked here
+    # and waited for rather than read back from its output.
     daphne = _harness.ServerProcess(
-        "classic-daphne",
         [
             str(python.parent / "daphne"),
             "-b",
@@ -55,28 +57,19 @@ def _start_daphne(python: Path, port: int, env: dict[str, str]) -> _harness.Serv
         ],
         env,
         _harness.ANCHOR_PROJECTS,
+        "classic-daphne",
     )
-    try:
-        _harness.wait_for_port(port, timeout=60)
-    except BaseException:
-        daphne.stop()
-        raise
-    return daphne
+    return ready(daphne, lambda: wait_for_port(port, timeout=60))
 
 
 def _start_worker(python: Path, env: dict[str, str], n: int) -> _harness.ServerProcess:
     worker = _harness.ServerProcess(
-        f"classic-runworker-{n}",
         [str(python), "-s", "-m", "django", "runworker"],
         env,
         _harness.ANCHOR_PROJECTS,
+        f"classic-runworker-{n}",
     )
-    try:
-        worker.wait_for("Running worker", timeout=60)
-    except BaseException:
-        worker.stop()
-        raise
-    return worker
+    return ready(worker, lambda: worker.wait_for("Running worker", timeout=60))
 
 
 def start_classic_stack(
@@ -84,7 +77,7 @@ def start_classic_stack(
 ) -> _harness.Stack:
     """Channels 1.1.8: daphne 1.4.2 plus *workers* runworkers, all on asgi_redis."""
     env = classic_env(redis_url, prefix)
-    port = _harness.free_port()
+    port = free_port()
     stack = _harness.Stack("classic", label, port)
     starters: list[Callable[[], _harness.ServerProcess]] = [
         lambda n=n: _start_worker(python, env, n) for n in range(1, workers + 1)

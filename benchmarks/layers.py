@@ -31,7 +31,7 @@ import msgpack
 import redis
 import redis.asyncio
 
-from benchmarks import _support
+from benchmarks import _support, report
 from benchmarks._anchor_layers import (
     BATCHED,
     CHANNEL,
@@ -50,13 +50,14 @@ from benchmarks._anchor_layers import (
     message,
     run_async_scenarios,
 )
+from benchmarks.report import Column, Row
 
 ANCHOR_VENV = _support.AnchorVenv(
     name="anchor-modern",
     requirements=["channels>=4,<5", "channels_redis>=4,<5", "redis>=5", "msgpack"],
     imports=["channels.layers", "channels_redis.core", "redis", "msgpack"],
 )
-ANCHOR_SCRIPT = _support.BENCH_DIR / "_anchor_layers.py"
+ANCHOR_MODULE = "benchmarks._anchor_layers"
 OUR_PREFIX = "bench:"
 FLOOR_PREFIX = "floor:"
 #: The anchor for each backend's rows, and the floor for Redis rows.
@@ -84,7 +85,7 @@ class SyncOps:
     probes: Probes = field(default_factory=Probes)
 
 
-def sequential(ops: SyncOps, settings: Settings) -> dict[str, Any]:
+def sequential(ops: SyncOps, settings: Settings) -> Row:
     """Send one message, receive it, again and again."""
 
     def round_trip(i: int) -> None:
@@ -101,7 +102,7 @@ def sequential(ops: SyncOps, settings: Settings) -> dict[str, Any]:
     return make_row(ops, "sync", SEQUENTIAL, measured, measured.per_second)
 
 
-def batched(ops: SyncOps, settings: Settings) -> dict[str, Any]:
+def batched(ops: SyncOps, settings: Settings) -> Row:
     """Send a batch of messages, then receive them all, again and again."""
     batch = [message(k) for k in range(settings.batch)]
 
@@ -147,7 +148,7 @@ def check_group_send(ops: SyncOps, members: list[str]) -> tuple[list[str], list[
     return problems, counter.counted
 
 
-def group(ops: SyncOps, settings: Settings) -> dict[str, Any]:
+def group(ops: SyncOps, settings: Settings) -> Row:
     """Group-send to ``group_size`` members: check it once, then time it."""
     members = [f"bench.member.{index}" for index in range(settings.group_size)]
     for member in members:
@@ -161,11 +162,11 @@ def group(ops: SyncOps, settings: Settings) -> dict[str, Any]:
         meters=ops.probes.meters,
     )
     rate = measured.per_second * len(members)
-    report = group_check_report(problems, counted, len(members))
-    return make_row(ops, "sync", GROUP, measured, rate, **report)
+    checked = group_check_report(problems, counted, len(members))
+    return make_row(ops, "sync", GROUP, measured, rate, **checked)
 
 
-def run_sync_scenarios(ops: SyncOps, settings: Settings) -> list[dict[str, Any]]:
+def run_sync_scenarios(ops: SyncOps, settings: Settings) -> list[Row]:
     """Run every scenario on one layer, emptying it before each."""
     rows = []
     for scenario in (sequential, batched, group):
@@ -247,7 +248,7 @@ def our_async_ops(layer: Any, impl: str, label: str, probe: redis.Redis | None) 
     )
 
 
-def run_ours_inmemory(settings: Settings) -> list[dict[str, Any]]:
+def run_ours_inmemory(settings: Settings) -> list[Row]:
     """Our in-memory layer, sync API then async API (a fresh layer for each)."""
     from channels.layers.inmemory import InMemoryChannelLayer
 
@@ -260,7 +261,7 @@ def run_ours_inmemory(settings: Settings) -> list[dict[str, Any]]:
     return rows + asyncio.run(run_async_scenarios(ops, settings))
 
 
-def run_ours_redis(url: str, probe: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
+def run_ours_redis(url: str, probe: redis.Redis, settings: Settings) -> list[Row]:
     """Our Redis layer, sync API then async API (a fresh layer for each)."""
     from channels.layers.redis import RedisChannelLayer
 
@@ -272,7 +273,7 @@ def run_ours_redis(url: str, probe: redis.Redis, settings: Settings) -> list[dic
     finally:
         layer.close()
 
-    async def run_async() -> list[dict[str, Any]]:
+    async def run_async() -> list[Row]:
         layer = RedisChannelLayer(hosts=[url], prefix=OUR_PREFIX, capacity=settings.capacity)
         try:
             await layer.aflush()
@@ -385,7 +386,7 @@ def floor_async_ops(client: redis.asyncio.Redis, probe: redis.Redis) -> AsyncOps
     )
 
 
-def run_floor(url: str, probe: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
+def run_floor(url: str, probe: redis.Redis, settings: Settings) -> list[Row]:
     """The bare redis-py floor, sync client then asyncio client."""
     ops, client = floor_sync_ops(url, probe)
     try:
@@ -393,7 +394,7 @@ def run_floor(url: str, probe: redis.Redis, settings: Settings) -> list[dict[str
     finally:
         client.close()
 
-    async def run_async() -> list[dict[str, Any]]:
+    async def run_async() -> list[Row]:
         client = redis.asyncio.Redis.from_url(url)
         try:
             return await run_async_scenarios(floor_async_ops(client, probe), settings)
@@ -406,82 +407,76 @@ def run_floor(url: str, probe: redis.Redis, settings: Settings) -> list[dict[str
 # Anchors -----------------------------------------------------------------------
 
 
-def run_anchors(url: str, probe: redis.Redis, duration: float) -> dict[str, Any]:
-    """Run ``_anchor_layers.py`` in the anchor venv; return its report or the error."""
+def run_anchors(url: str, probe: redis.Redis, duration: float) -> tuple[dict[str, Any], list[Row]]:
+    """Run ``_anchor_layers`` in the anchor venv; return its report (or the error) and rows."""
     try:
         ANCHOR_VENV.ensure(log=lambda text: print(text, flush=True))
         probe.flushall()
-        report = ANCHOR_VENV.run_json(ANCHOR_SCRIPT, [url, str(duration)], timeout=600)
+        found = ANCHOR_VENV.run_json(ANCHOR_MODULE, [url, str(duration)], timeout=600)
     except _support.AnchorUnavailable as exc:
         print(f"Anchors skipped: {exc}", flush=True)
-        return {"error": str(exc), "results": []}
+        return {"error": str(exc)}, []
     finally:
         probe.flushall()
-    return report
+    rows = [Row.from_json(row) for row in found.pop("results", [])]
+    return found, rows
 
 
 # Report ------------------------------------------------------------------------
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
+def add_ratios(rows: list[Row]) -> None:
     """Set each row's ratio to its backend's anchor and, for Redis, to the sync floor."""
-    rates = {(row["scenario"], row["impl"]): row["rate"] for row in rows}
-    for row in rows:
-        anchor = rates.get((row["scenario"], ANCHOR_OF[row["backend"]]))
-        row["vs_anchor"] = _support.ratio(row["rate"], anchor)
-        floor = rates.get((row["scenario"], FLOOR)) if row["backend"] == "redis" else None
-        row["vs_floor"] = _support.ratio(row["rate"], floor)
+    report.add_ratios(rows, "vs_anchor", lambda row: ANCHOR_OF[row.figures["backend"]])
+    report.add_ratios(
+        rows, "vs_floor", lambda row: FLOOR if row.figures["backend"] == "redis" else None
+    )
 
 
-def _percent(part: float | None, whole: float) -> str:
-    return "-" if part is None or not whole else f"{100 * part / whole:.0f}%"
+def _cpu_column(header: str, name: str) -> Column:
+    """CPU seconds *name* as a share of the measurement's wall seconds."""
+    return Column(
+        header,
+        lambda row: report.fmt_percent(report.share(row.figures.get(name), row.figures["seconds"])),
+    )
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+COLUMNS = [
+    Column("scenario", lambda row: row.scenario),
+    Column("implementation", lambda row: row.label),
+    report.figure_column(),
+    Column("unit", lambda row: row.unit),
+    Column("ms/op", lambda row: report.fmt_number(row.figures["ms_per_op"], 3)),
+    report.ratio_column("vs anchor", "vs_anchor"),
+    report.ratio_column("vs floor", "vs_floor"),
+    _cpu_column("client CPU", "client_cpu_seconds"),
+    _cpu_column("redis CPU", "server_cpu_seconds"),
+]
+
+
+def table(rows: list[Row]) -> str:
     """Format the rows, scenario by scenario, as a plain-text table."""
-    headers = [
-        "scenario",
-        "implementation",
-        "figure",
-        "unit",
-        "ms/op",
-        "vs anchor",
-        "vs floor",
-        "client CPU",
-        "redis CPU",
-    ]
     order = {scenario: index for index, scenario in enumerate(SCENARIOS)}
-    body = [
-        [
-            row["scenario"],
-            row["label"],
-            _support.fmt_number(row["rate"]),
-            row["unit"],
-            _support.fmt_number(row["ms_per_op"], 3),
-            _support.fmt_ratio(row.get("vs_anchor")),
-            _support.fmt_ratio(row.get("vs_floor")),
-            _percent(row["client_cpu_seconds"], row["seconds"]),
-            _percent(row.get("server_cpu_seconds"), row["seconds"]),
-        ]
-        for row in sorted(rows, key=lambda row: (order[row["scenario"]], row["backend"]))
-    ]
-    return _support.format_table(headers, body)
+    return report.table(
+        rows, COLUMNS, key=lambda row: (order[row.scenario], row.figures["backend"])
+    )
 
 
-def group_notes(rows: list[dict[str, Any]]) -> list[str]:
+def group_notes(rows: list[Row]) -> list[str]:
     """One line per group row: correctness and the commands one group send ran."""
     notes = []
     for row in rows:
-        if row["scenario"] != GROUP:
+        if row.scenario != GROUP:
             continue
-        verdict = "ok" if row["correct"] else f"WRONG: {row['problems']}"
-        line = f"  {row['label']}: delivery {verdict}, median {row['median_ms']:.2f} ms/send"
-        if row.get("commands_per_group_send") is not None:
+        figures = row.figures
+        verdict = "ok" if row.correct else f"WRONG: {figures['problems']}"
+        line = f"  {row.label}: delivery {verdict}, median {figures['median_ms']:.2f} ms/send"
+        if figures.get("commands_per_group_send") is not None:
             line += (
-                f", EVAL/EVALSHA per send: {row['script_calls_per_group_send']}"
-                f" (first, cold send: {row['script_calls_first_group_send']})"
+                f", EVAL/EVALSHA per send: {figures['script_calls_per_group_send']}"
+                f" (first, cold send: {figures['script_calls_first_group_send']})"
                 f"\n      all commands of one send, incl. inside scripts:"
-                f" {row['commands_per_group_send']}"
+                f" {figures['commands_per_group_send']}"
             )
         notes.append(line)
     return notes
@@ -496,13 +491,13 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
 
     rows = run_ours_inmemory(settings)
-    anchors: dict[str, Any] = {"skipped": True, "results": []}
+    anchors: dict[str, Any] = {"skipped": True}
     with _support.redis_for_benchmarks() as (url, probe, redis_version):
         rows += run_ours_redis(url, probe, settings)
         rows += run_floor(url, probe, settings)
         if not args.skip_anchors:
-            anchors = run_anchors(url, probe, args.duration)
-    rows += anchors.get("results", [])
+            anchors, anchor_rows = run_anchors(url, probe, args.duration)
+            rows += anchor_rows
     add_ratios(rows)
 
     client_cpu = time.process_time()
@@ -518,8 +513,8 @@ def main(argv: list[str] | None = None) -> None:
         "\nclient CPU = this process's CPU time / wall time of the measurement (2 cores shared)."
     )
     anchor_cpu = anchors.get("cpu_seconds")
-    print(_support.cpu_line(client_cpu, anchor_cpu, wall))
-    _support.record(
+    print(report.cpu_line(client_cpu, anchor_cpu, wall))
+    report.record(
         "layers",
         settings=asdict(settings),
         packages=["channels-classic", "redis", "msgpack", "django", "asgiref"],
@@ -533,7 +528,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         client_cpu_seconds=client_cpu,
         wall_seconds=wall,
-        results=rows,
+        results=report.rows_json(rows),
     )
 
 

@@ -19,17 +19,14 @@ Scenarios (``--only`` takes these names, repeatable):
 
 One throwaway Redis serves everything; each deployment is started for its
 scenario and stopped after it. Prints one table (scenario x implementation,
-figure, ratios to each anchor), the targets met or missed, and writes
-``benchmarks/results/suite.json`` and the chart ``benchmarks/results/suite.png``.
+figure, ratios to each anchor), the targets met or missed
+(:mod:`benchmarks.targets`), and writes ``benchmarks/results/suite.json`` and
+the chart ``benchmarks/results/suite.png`` (matplotlib: the ``bench`` extra).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import resource
-import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -39,12 +36,13 @@ from typing import Any
 
 import redis
 
-from benchmarks import _classic, _harness, _support, http, layers, websocket
+from benchmarks import _classic, _harness, _support, http, idle, layers, report, websocket
+from benchmarks.report import Column, Row
+from benchmarks.targets import chart, target_lines, targets
 
 SCENARIOS = ("layers", "http", "websocket", "idle")
 C4 = "Channels 4"
 C1 = "Channels 1.1.8"
-CLASSIC_PREFIX = "bench-classic:"
 
 
 @dataclass
@@ -102,7 +100,21 @@ def classic_versions(python: Path) -> dict[str, str | None]:
     )
 
 
-# Scenario: layers -------------------------------------------------------------
+def _classic_stack(ctx: Context, label: str) -> Callable[[], _harness.Stack]:
+    python = ctx.classic_python
+    if python is None:
+        raise RuntimeError("the Channels 1.1.8 venv is not ready: call prepare_anchors() first")
+    return lambda: _classic.start_classic_stack(python, ctx.url, idle.CLASSIC_PREFIX, label)
+
+
+def _classic_label(python: Path, part: dict[str, Any]) -> str:
+    """The label of the Channels 1.1.8 rows; notes its versions in the scenario's *part*."""
+    versions = classic_versions(python)
+    part["classic"] = {"packages": versions}
+    return f"channels {versions['channels']}: daphne {versions['daphne']} + 2 runworker"
+
+
+# The scenarios ---------------------------------------------------------------------
 
 
 def run_layers(ctx: Context) -> dict[str, Any]:
@@ -115,26 +127,13 @@ def run_layers(ctx: Context) -> dict[str, Any]:
     rows += layers.run_floor(ctx.url, ctx.probe, settings)
     anchors: dict[str, Any] = {"skipped": ctx.skip_anchors}
     if not ctx.skip_anchors:
-        anchors = layers.run_anchors(ctx.url, ctx.probe, ctx.durations.layers)
-        rows += anchors.get("results", [])
+        anchors, anchor_rows = layers.run_anchors(ctx.url, ctx.probe, ctx.durations.layers)
+        rows += anchor_rows
         if anchors.get("error"):
             ctx.unavailable["Channels 4 layers"] = anchors["error"]
     layers.add_ratios(rows)
     ctx.probe.flushall()
-    return {
-        "settings": asdict(settings),
-        "anchors": {key: value for key, value in anchors.items() if key != "results"},
-        "results": rows,
-    }
-
-
-# Scenario: http -----------------------------------------------------------------
-
-
-def _classic_stack(ctx: Context, label: str) -> Callable[[], _harness.Stack]:
-    assert ctx.classic_python is not None
-    python = ctx.classic_python
-    return lambda: _classic.start_classic_stack(python, ctx.url, CLASSIC_PREFIX, label)
+    return {"settings": asdict(settings), "anchors": anchors, "results": rows}
 
 
 def run_http(ctx: Context) -> dict[str, Any]:
@@ -144,17 +143,12 @@ def run_http(ctx: Context) -> dict[str, Any]:
         skip_anchors=ctx.skip_anchors or ctx.modern_python is None,
         fallback=False,
     )
-    report = http.run_all(ctx.url, ctx.probe, args)
+    part = http.run_all(ctx.url, ctx.probe, args)
     if ctx.classic_python is not None:
-        versions = classic_versions(ctx.classic_python)
-        report["classic"] = {"packages": versions}
-        label = f"channels {versions['channels']}: daphne {versions['daphne']} + 2 runworker"
-        report["results"].append(http.run_stack(_classic_stack(ctx, label), ctx.probe, args))
-    http.add_ratios(report["results"])
-    return report
-
-
-# Scenario: websocket ----------------------------------------------------------------
+        label = _classic_label(ctx.classic_python, part)
+        part["results"].append(http.run_stack(_classic_stack(ctx, label), ctx.probe, args))
+    http.add_ratios(part["results"])
+    return part
 
 
 def run_websocket(ctx: Context) -> dict[str, Any]:
@@ -162,127 +156,19 @@ def run_websocket(ctx: Context) -> dict[str, Any]:
     args = argparse.Namespace(
         duration=ctx.durations.websocket, skip_anchors=ctx.skip_anchors or not ctx.modern_python
     )
-    report = websocket.run_all(ctx.url, ctx.probe, args)
+    part = websocket.run_all(ctx.url, ctx.probe, args)
     if ctx.classic_python is not None:
-        versions = classic_versions(ctx.classic_python)
-        report["classic"] = {"packages": versions}
-        label = f"channels {versions['channels']}: daphne {versions['daphne']} + 2 runworker"
+        label = _classic_label(ctx.classic_python, part)
         settings = websocket.Settings(duration=ctx.durations.websocket)
-        report["results"] += websocket.run_stack(_classic_stack(ctx, label), ctx.probe, settings)
-    websocket.add_ratios(report["results"])
-    return report
-
-
-# Scenario: idle connections -------------------------------------------------------------
-
-
-def rss_kib(pid: int) -> int:
-    """VmRSS of process *pid* in KiB (0 if it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def raise_fd_limit() -> tuple[int, int]:
-    """Raise this process's soft open-file limit to its hard limit (children inherit it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else 65536
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-async def _idle_memory(stack: _harness.Stack, redis_pid: int, sockets: int) -> dict[str, Any]:
-    settings = websocket.Settings(connect_concurrency=50, timeout=60)
-    pids = {process.name: process.pid for process in stack.processes}
-    pids["redis-server"] = redis_pid
-
-    def snapshot() -> dict[str, int]:
-        return {name: rss_kib(pid) for name, pid in pids.items()}
-
-    # One socket opened and closed first, so lazy imports are not counted per connection.
-    warm = await websocket.open_sockets(stack.ws_url + websocket.ECHO_PATH, 1, settings)
-    await websocket.round_trip(warm[0], "warm-up", settings.timeout)
-    await websocket.close_sockets(warm)
-    await asyncio.sleep(0.5)
-    before = snapshot()
-    opened: list[Any] = []
-    started = time.perf_counter()
-    try:
-        batch = 200
-        while len(opened) < sockets:
-            count = min(batch, sockets - len(opened))
-            url = stack.ws_url + websocket.ECHO_PATH
-            opened += await websocket.open_sockets(url, count, settings)
-        open_seconds = time.perf_counter() - started
-        # Every socket still answers: the connections are really open, not half-open.
-        await websocket.round_trip(opened[-1], "still here", settings.timeout)
-        await asyncio.sleep(1.0)
-        after = snapshot()
-    finally:
-        await websocket.close_sockets(opened)
-    grown = {name: after[name] - before[name] for name in after}
-    total = sum(grown.values())
-    server = sum(value for name, value in grown.items() if "daphne" in name)
-    return {
-        "scenario": "idle",
-        "impl": stack.impl,
-        "label": stack.label,
-        "sockets": len(opened),
-        "open_seconds": round(open_seconds, 3),
-        "rss_before_kib": before,
-        "rss_after_kib": after,
-        "rss_growth_kib": grown,
-        "kib_per_connection": total / len(opened),
-        "daphne_kib_per_connection": server / len(opened),
-        "rate": total / len(opened),
-        "unit": "KiB/conn (lower is better)",
-    }
+        part["results"] += websocket.run_stack(_classic_stack(ctx, label), ctx.probe, settings)
+    websocket.add_ratios(part["results"])
+    return part
 
 
 def run_idle(ctx: Context) -> dict[str, Any]:
     log(f"== idle: {ctx.durations.idle_sockets} open WebSockets, RSS per connection")
-    redis_pid = int(ctx.probe.info("server")["process_id"])
-    stacks: list[Callable[[], _harness.Stack]] = [
-        lambda: _harness.start_our_stack(ctx.url, websocket.OUR_PREFIX, websocket.OUR_ROUTING)
-    ]
-    if ctx.modern_python is not None:
-        python = ctx.modern_python
-        stacks.append(
-            lambda: _harness.start_modern_stack(
-                python, ctx.url, websocket.ANCHOR_PREFIX, "channels 4: daphne + consumer"
-            )
-        )
-    if ctx.classic_python is not None:
-        stacks.append(_classic_stack(ctx, "channels 1.1.8: daphne 1.4.2 + 2 runworker"))
-    rows = []
-    for start in stacks:
-        ctx.probe.flushall()
-        stack = start()
-        try:
-            log(f"Measuring {stack.label} on port {stack.port}...")
-            try:
-                rows.append(asyncio.run(_idle_memory(stack, redis_pid, ctx.durations.idle_sockets)))
-            except Exception as exc:
-                log(f"  idle FAILED on {stack.label}: {exc!r}")
-                rows.append(
-                    {
-                        "scenario": "idle",
-                        "impl": stack.impl,
-                        "label": stack.label,
-                        "rate": None,
-                        "error": repr(exc),
-                        "server_output": stack.tails(),
-                    }
-                )
-        finally:
-            stack.stop()
-            ctx.probe.flushall()
-    return {"results": rows}
+    stacks = idle.stacks(ctx.url, ctx.modern_python, ctx.classic_python)
+    return {"results": idle.run(ctx.probe, stacks, ctx.durations.idle_sockets)}
 
 
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
@@ -294,24 +180,6 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
 
 
 # The combined table ---------------------------------------------------------------
-
-
-@dataclass
-class Line:
-    """One row of the combined table."""
-
-    scenario: str
-    impl: str
-    label: str
-    figure: float | None
-    unit: str
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-    vs_c4: float | None = None
-    vs_c1: float | None = None
-    vs_floor: float | None = None
-    lower_is_better: bool = False
-    error: str | None = None
 
 
 def _impl_kind(impl: str) -> str:
@@ -338,330 +206,155 @@ WS_NAMES = {
     "echo_50": "ws echo, 50 clients",
     "fanout": "ws fan-out to 200",
 }
-SCENARIO_ORDER = [
-    *LAYER_NAMES.values(),
-    "http hello world",
-    *WS_NAMES.values(),
-    "idle ws memory",
-]
+HTTP_NAME = "http hello world"
+IDLE_NAME = "idle ws memory"
+SCENARIO_ORDER = [*LAYER_NAMES.values(), HTTP_NAME, *WS_NAMES.values(), IDLE_NAME]
+#: The suite table's ratio columns: its name, and the impl of the reference row.
+SUITE_RATIOS = {"vs_c4": "anchor", "vs_c1": "classic", "vs_floor": "floor"}
 
 
-def combine(parts: dict[str, dict[str, Any]]) -> list[Line]:
-    """Turn each scenario's rows into table lines with ratios to every anchor."""
-    lines: list[Line] = []
-    for row in parts.get("layers", {}).get("results", []):
-        name = LAYER_NAMES[(row["scenario"], row["backend"])]
-        lines.append(
-            Line(
-                name,
-                row["impl"],
-                row["label"],
-                row["rate"],
-                row["unit"],
-                vs_c4=row.get("vs_anchor"),
-                vs_floor=row.get("vs_floor"),
-            )
-        )
-    # End-to-end rows: ratios computed here, against C4 (impl "anchor") and 1.1.8 ("classic").
-    e2e: list[tuple[str, dict[str, Any]]] = [
-        ("http hello world", row) for row in parts.get("http", {}).get("results", [])
+def _layer_line(row: Row) -> Row:
+    """A layers row in the suite table: its ratios are the layers benchmark's own."""
+    return Row(
+        LAYER_NAMES[(row.scenario, row.figures["backend"])],
+        row.impl,
+        row.label,
+        row.rate,
+        row.unit,
+        error=row.error,
+        figures={"lower_is_better": False},
+        ratios={
+            "vs_c4": row.ratios.get("vs_anchor"),
+            "vs_c1": None,
+            "vs_floor": row.ratios.get("vs_floor"),
+        },
+    )
+
+
+def _end_to_end_line(name: str, row: Row) -> Row:
+    """An http / websocket / idle row in the suite table (ratios come after)."""
+    latency = row.scenario == "echo_latency"
+    figure = None if row.error else (row.p50_ms if latency else row.rate)
+    return Row(
+        name,
+        row.impl,
+        row.label,
+        figure,
+        "ms p50 (lower is better)" if latency else row.unit,
+        p50_ms=row.p50_ms,
+        p99_ms=row.p99_ms,
+        error=row.error,
+        figures={"lower_is_better": latency or name == IDLE_NAME},
+    )
+
+
+def combine(parts: dict[str, dict[str, Any]]) -> list[Row]:
+    """Turn each scenario's rows into suite table lines with ratios to every anchor."""
+    lines = [_layer_line(row) for row in parts.get("layers", {}).get("results", [])]
+    end_to_end = [_end_to_end_line(HTTP_NAME, row) for row in _results(parts, "http")]
+    end_to_end += [
+        _end_to_end_line(WS_NAMES[row.scenario], row) for row in _results(parts, "websocket")
     ]
-    e2e += [
-        (WS_NAMES[row["scenario"]], row) for row in parts.get("websocket", {}).get("results", [])
-    ]
-    e2e += [("idle ws memory", row) for row in parts.get("idle", {}).get("results", [])]
-    figures: dict[tuple[str, str], float | None] = {}
-    for name, row in e2e:
-        latency = row.get("scenario") == "echo_latency"
-        figure = row.get("p50_ms") if latency else row.get("rate", row.get("rps"))
-        if "error" in row:
-            figure = None
-        figures[(name, _impl_kind(row["impl"]))] = figure
-        unit = row.get("unit", "requests/s")
-        if latency:
-            unit = "ms p50 (lower is better)"
-        lines.append(
-            Line(
-                name,
-                row["impl"],
-                row["label"],
-                figure,
-                unit,
-                p50_ms=row.get("p50_ms"),
-                p99_ms=row.get("p99_ms"),
-                lower_is_better=latency or name == "idle ws memory",
-                error=row.get("error"),
-            )
-        )
-    for line in lines:
-        if line.vs_c4 is not None or line.scenario.startswith(("layer", "send_group")):
-            continue
-        line.vs_c4 = _support.ratio(line.figure, figures.get((line.scenario, "c4")))
-        line.vs_c1 = _support.ratio(line.figure, figures.get((line.scenario, "c1")))
-        line.vs_floor = _support.ratio(line.figure, figures.get((line.scenario, "floor")))
+    end_to_end += [_end_to_end_line(IDLE_NAME, row) for row in _results(parts, "idle")]
+    for name, reference in SUITE_RATIOS.items():
+        report.add_ratios(end_to_end, name, lambda row, reference=reference: reference)
     order = {name: index for index, name in enumerate(SCENARIO_ORDER)}
     kinds = {"ours": 0, "c4": 1, "c1": 2, "floor": 3}
     return sorted(
-        lines, key=lambda line: (order.get(line.scenario, 99), kinds[_impl_kind(line.impl)])
+        lines + end_to_end,
+        key=lambda line: (order.get(line.scenario, 99), kinds[_impl_kind(line.impl)]),
     )
 
 
-def table(lines: Sequence[Line]) -> str:
-    headers = ["scenario", "implementation", "figure", "unit", "p50 ms", "p99 ms"]
-    headers += ["vs C4", "vs 1.1.8", "vs floor"]
-    body = [
-        [
-            line.scenario,
-            line.label,
-            "FAILED"
-            if line.error
-            else _support.fmt_number(line.figure, 2 if line.figure and line.figure < 100 else 0),
-            line.unit,
-            _support.fmt_number(line.p50_ms, 2),
-            _support.fmt_number(line.p99_ms, 2),
-            _support.fmt_ratio(line.vs_c4),
-            _support.fmt_ratio(line.vs_c1),
-            _support.fmt_ratio(line.vs_floor),
-        ]
-        for line in lines
-    ]
-    return _support.format_table(headers, body)
+def _results(parts: dict[str, dict[str, Any]], name: str) -> list[Row]:
+    return parts.get(name, {}).get("results", [])
 
 
-# Targets ----------------------------------------------------------------------------
+def _figure(line: Row) -> str:
+    if line.error:
+        return "FAILED"
+    return report.fmt_number(line.rate, 2 if line.rate and line.rate < 100 else 0)
 
 
-@dataclass
-class Target:
-    name: str
-    scenario: str
-    ours: str
-    against: str
-    #: The ratio ours / against must be at least this (or at most, for "max").
-    bound: float
-    kind: str = "min"
-    vs: str = "c4"
-    value: float | None = None
-
-    @property
-    def verdict(self) -> str:
-        if self.value is None:
-            return "n/a"
-        met = self.value >= self.bound if self.kind == "min" else self.value <= self.bound
-        return "MET" if met else "MISSED"
+COLUMNS = [
+    Column("scenario", lambda line: line.scenario),
+    Column("implementation", lambda line: line.label),
+    Column("figure", _figure),
+    Column("unit", lambda line: line.unit),
+    Column("p50 ms", lambda line: report.fmt_number(line.p50_ms, 2)),
+    Column("p99 ms", lambda line: report.fmt_number(line.p99_ms, 2)),
+    report.ratio_column("vs C4", "vs_c4"),
+    report.ratio_column("vs 1.1.8", "vs_c1"),
+    report.ratio_column("vs floor", "vs_floor"),
+]
 
 
-def targets(lines: Sequence[Line]) -> list[Target]:
-    """The issue's targets, with the ratios of this run."""
-    figure = {(line.scenario, line.impl): line.figure for line in lines if not line.error}
-    seq = "layer round trips, Redis"
-    wanted = [
-        Target(
-            "Redis layer round trips (sync) >= 2.5x channels_redis",
-            seq,
-            "ours-redis-sync",
-            "anchor-redis",
-            2.5,
-        ),
-        Target(
-            "Redis layer round trips (async) >= 2.5x channels_redis",
-            seq,
-            "ours-redis-async",
-            "anchor-redis",
-            2.5,
-        ),
-        Target(
-            "Redis layer round trips (sync) >= 0.8x bare redis-py loop",
-            seq,
-            "ours-redis-sync",
-            "floor-sync",
-            0.8,
-            vs="floor",
-        ),
-        Target(
-            "Redis layer round trips (async) >= 0.8x bare redis-py asyncio loop",
-            seq,
-            "ours-redis-async",
-            "floor-async",
-            0.8,
-            vs="floor",
-        ),
-        Target(
-            "HTTP req/s >= 1.25x Channels 1.1.8",
-            "http hello world",
-            "ours",
-            "classic",
-            1.25,
-            vs="c1",
-        ),
-        Target("HTTP req/s >= 2x Channels 4", "http hello world", "ours", "anchor", 2.0),
-        Target("fan-out >= 1.5x Channels 4", "ws fan-out to 200", "ours", "anchor", 1.5),
-        Target(
-            "fan-out >= 3x Channels 1.1.8", "ws fan-out to 200", "ours", "classic", 3.0, vs="c1"
-        ),
-        Target(
-            "echo p50 <= 2x Channels 4", "ws echo p50 (1 client)", "ours", "anchor", 2.0, kind="max"
-        ),
-        Target("echo 50 clients >= 0.8x Channels 4", "ws echo, 50 clients", "ours", "anchor", 0.8),
-        Target(
-            "echo 50 clients >= 3x Channels 1.1.8",
-            "ws echo, 50 clients",
-            "ours",
-            "classic",
-            3.0,
-            vs="c1",
-        ),
-    ]
-    for target in wanted:
-        target.value = _support.ratio(
-            figure.get((target.scenario, target.ours)),
-            figure.get((target.scenario, target.against)),
-        )
-    return wanted
+def line_json(line: Row) -> dict[str, Any]:
+    """A suite table line as ``suite.json`` has always written it."""
+    return {
+        "scenario": line.scenario,
+        "impl": line.impl,
+        "label": line.label,
+        "figure": line.rate,
+        "unit": line.unit,
+        "p50_ms": line.p50_ms,
+        "p99_ms": line.p99_ms,
+        **{name: line.ratios.get(name) for name in SUITE_RATIOS},
+        "lower_is_better": line.figures.get("lower_is_better", False),
+        "error": line.error,
+    }
 
 
-def target_lines(found: Sequence[Target]) -> list[str]:
-    return [
-        f"  {target.verdict:<6} {target.name}: {_support.fmt_ratio(target.value)}"
-        for target in found
-    ]
-
-
-# Chart ------------------------------------------------------------------------------------
-
-
-def chart(lines: Sequence[Line], found: Sequence[Target], path: Path) -> str | None:
-    """Bars of our figures relative to Channels 4's per scenario, with the targets; PNG."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        return f"matplotlib not installed: {exc}"
-    bars = [line for line in lines if line.impl.startswith("ours") and line.vs_c4]
-    if not bars:
-        return "no ratios to Channels 4 in this run"
-    # Lower-is-better figures are inverted, so every bar reads "higher is better".
-    heights = [1 / line.vs_c4 if line.lower_is_better else line.vs_c4 for line in bars]
-    names = [
-        line.scenario + (f" ({line.impl.rsplit('-', 1)[-1]})" if line.impl != "ours" else "")
-        for line in bars
-    ]
-    fig, ax = plt.subplots(figsize=(max(8, 0.8 * len(bars) + 2), 7))
-    colors = ["tab:blue" if height >= 1 else "tab:orange" for height in heights]
-    ax.bar(range(len(bars)), heights, color=colors)
-    for index, height in enumerate(heights):
-        ax.text(index, height, f"{height:.2f}x", ha="center", va="bottom", fontsize=8)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    for target in found:
-        if target.vs != "c4":
-            continue
-        for index, line in enumerate(bars):
-            if line.scenario == target.scenario and line.impl == target.ours:
-                bound = 1 / target.bound if target.kind == "max" else target.bound
-                ax.hlines(bound, index - 0.45, index + 0.45, colors="red", linestyles="dashed")
-    ax.set_xticks(range(len(bars)))
-    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("ours vs Channels 4 (x, higher is better)")
-    ax.set_title(
-        "channels-classic vs Channels 4, same run (latency and memory inverted: C4 / ours)"
-        "\nred dashes: targets"
-    )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return None
-
-
-# Processes ----------------------------------------------------------------------------------
-
-
-def child_pids() -> list[int]:
-    """PIDs of this process's living children (servers left running would show here)."""
-    me = os.getpid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def reap_leftovers() -> list[str]:
-    """Stop any child process still running (ours only: children of this process)."""
-    left = []
-    for pid in child_pids():
-        try:
-            left.append(f"{pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()[:120]!r}")
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            continue
-    return left
+def parts_json(parts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each scenario's part of the run, its rows as JSON."""
+    return {
+        name: {
+            key: report.rows_json(value) if key == "results" else value
+            for key, value in part.items()
+        }
+        for name, part in parts.items()
+    }
 
 
 # Main -----------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short durations, a smoke run")
-    parser.add_argument("--skip-anchors", action="store_true", help="run ours (and floors) only")
-    parser.add_argument(
-        "--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
-    )
-    args = parser.parse_args(argv)
-    durations = Durations.quick() if args.quick else Durations()
-    chosen = [name for name in SCENARIOS if not args.only or name in args.only]
-    started = time.perf_counter()
-    fd_limit = raise_fd_limit()
+def run_scenarios(
+    chosen: Sequence[str], ctx: Context, failures: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Run each chosen scenario; a scenario that raises is noted in *failures*."""
     parts: dict[str, dict[str, Any]] = {}
-    failures: dict[str, str] = {}
-    unavailable: dict[str, str] = {}
-    with _support.redis_for_benchmarks() as (url, probe, redis_version):
-        ctx = Context(url, probe, durations, args.skip_anchors, unavailable)
-        needs_servers = any(name != "layers" for name in chosen)
-        if needs_servers:
-            prepare_anchors(ctx)
-        for name in chosen:
-            begun = time.perf_counter()
-            try:
-                parts[name] = RUNNERS[name](ctx)
-            except Exception as exc:
-                log(f"Scenario {name} FAILED: {exc!r}")
-                failures[name] = traceback.format_exc()
-                probe.flushall()
-            parts.setdefault(name, {})["wall_seconds"] = time.perf_counter() - begun
-    leftovers = reap_leftovers()
-    wall = time.perf_counter() - started
+    if any(name != "layers" for name in chosen):
+        prepare_anchors(ctx)
+    for name in chosen:
+        begun = time.perf_counter()
+        try:
+            parts[name] = RUNNERS[name](ctx)
+        except Exception as exc:
+            log(f"Scenario {name} FAILED: {exc!r}")
+            failures[name] = traceback.format_exc()
+            ctx.probe.flushall()
+        parts.setdefault(name, {})["wall_seconds"] = time.perf_counter() - begun
+    return parts
 
-    lines = combine(parts)
-    found = targets(lines)
-    chart_path = _support.RESULTS_DIR / "suite.png"
-    chart_problem = chart(lines, found, chart_path)
 
+def print_summary(
+    lines: Sequence[Row],
+    found: Sequence[Any],
+    parts: dict[str, dict[str, Any]],
+    unavailable: dict[str, str],
+    failures: dict[str, str],
+) -> None:
+    """The table, the targets, the idle notes, what was not measured, the legend."""
     print()
-    print(table(lines))
+    print(report.table(lines, COLUMNS))
     print()
     print("Targets (ratios from this run):")
     print("\n".join(target_lines(found)))
-    idle = parts.get("idle", {}).get("results", [])
-    if idle:
+    idle_rows = _results(parts, "idle")
+    if idle_rows:
         print("Idle sockets, RSS growth per process (KiB):")
-    for row in idle:
-        if "error" not in row:
-            grown = ", ".join(f"{name} {kib:,}" for name, kib in row["rss_growth_kib"].items())
-            print(
-                f"  {row['label']}: {row['sockets']} sockets"
-                f" in {row['open_seconds']:.1f} s; {grown}"
-            )
+        print("\n".join(idle.growth_notes(idle_rows)))
     row_errors = [f"  {line.scenario} / {line.label}: {line.error}" for line in lines if line.error]
     if unavailable or failures or row_errors:
         print("Not measured:")
@@ -676,22 +369,49 @@ def main(argv: list[str] | None = None) -> None:
         "\nChannels 4 layer and vs floor the sync redis-py loop); idle memory = RSS growth of"
         "\ndaphne + runworkers + Redis per open socket."
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short durations, a smoke run")
+    parser.add_argument("--skip-anchors", action="store_true", help="run ours (and floors) only")
+    parser.add_argument(
+        "--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
+    )
+    args = parser.parse_args(argv)
+    durations = Durations.quick() if args.quick else Durations()
+    chosen = [name for name in SCENARIOS if not args.only or name in args.only]
+    started = time.perf_counter()
+    fd_limit = idle.raise_fd_limit()
+    failures: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
+    with _support.redis_for_benchmarks() as (url, probe, redis_version):
+        ctx = Context(url, probe, durations, args.skip_anchors, unavailable)
+        parts = run_scenarios(chosen, ctx, failures)
+    leftovers = _harness.reap_leftovers()
+    wall = time.perf_counter() - started
+
+    lines = combine(parts)
+    found = targets(lines)
+    chart_path = report.RESULTS_DIR / "suite.png"
+    chart_problem = chart(lines, found, chart_path)
+    print_summary(lines, found, parts, unavailable, failures)
     print(f"Left-over processes: {', '.join(leftovers) if leftovers else 'none'}")
-    print(f"Chart: {chart_problem or chart_path.relative_to(_support.REPO_ROOT)}")
+    print(f"Chart: {chart_problem or chart_path.relative_to(report.REPO_ROOT)}")
     print(f"Wall time {wall:.1f} s")
-    _support.record(
+    report.record(
         "suite",
         settings={**asdict(durations), "quick": args.quick, "scenarios": chosen},
         packages=["channels-classic", "daphne", "django", "redis"],
         redis_version=redis_version,
         machine={"fd_limit": fd_limit},
         wall_seconds=wall,
-        table=[asdict(line) for line in lines],
+        table=[line_json(line) for line in lines],
         targets=[{**asdict(target), "verdict": target.verdict} for target in found],
         anchors_unavailable=unavailable,
         failures=failures,
         leftover_processes=leftovers,
-        chart=None if chart_problem else str(chart_path.relative_to(_support.REPO_ROOT)),
+        chart=None if chart_problem else str(chart_path.relative_to(report.REPO_ROOT)),
         chart_problem=chart_problem,
-        scenarios=parts,
+        scenarios=parts_json(parts),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import resource
@@ -21,14 +22,16 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import redis
 import websockets
 
+from benchmarks import report
 from tests.interface import deploy
+from tests.processes import rss_kib
 from tests.redis_server import RedisServer
+from tests.waiting import WaitTimeout, wait_until
 
 ROUTING = "tests.project.rooms.channel_routing"
 
@@ -52,10 +55,8 @@ class SoakResult:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of process *pid* in MiB (0.0 once it is gone)."""
+    return rss_kib(pid) / 1024
 
 
 class MemorySampler(threading.Thread):
@@ -69,12 +70,9 @@ class MemorySampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.wait(1.0):
-            try:
-                self.samples.append(
-                    (time.monotonic(), {name: rss_mb(pid) for name, pid in self.pids.items()})
-                )
-            except OSError:
-                return
+            self.samples.append(
+                (time.monotonic(), {name: rss_mb(pid) for name, pid in self.pids.items()})
+            )
 
 
 async def client(
@@ -122,15 +120,17 @@ async def drive(url: str, clients: int, rooms: int, duration: float, interval: f
         if index % 50 == 49:
             await asyncio.sleep(0.2)
     await asyncio.sleep(max(0.0, stop - time.monotonic()))
-    # Drain: wait until nothing has arrived anywhere for a few seconds (bounded).
-    deadline = time.monotonic() + 60
-    last = -1
-    while time.monotonic() < deadline:
+    # Drain: wait until nothing has arrived anywhere for a few seconds (bounded); what is
+    # still missing after that is counted as lost.
+    seen = [-1]
+
+    def quiet() -> bool:
         total = len(log["latencies"])
-        if total == last:
-            break
-        last = total
-        await asyncio.sleep(3)
+        still, seen[0] = total == seen[0], total
+        return still
+
+    with contextlib.suppress(WaitTimeout):
+        await asyncio.to_thread(wait_until, quiet, 60, "deliveries still arriving", interval=3)
     log["finished"].set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     log["connect_failures"] = sum(isinstance(r, BaseException) for r in results)
@@ -191,14 +191,15 @@ def run_soak(
                 half = values[len(values) // 2 :]
                 result.rss_growth_last_half_mb[name] = round(half[-1] - half[0], 1)
         # Every client has gone: groups empty, and unread lists expire.
-        deadline = time.monotonic() + 30
         client = redis.Redis.from_url(redis_server.url)
         keys: list[str] = []
-        while time.monotonic() < deadline:
-            keys = sorted(k.decode() for k in client.scan_iter(match=prefix + "*"))
-            if keys in ([], [prefix + "stats"]):
-                break
-            time.sleep(0.5)
+
+        def keys_gone() -> bool:
+            keys[:] = sorted(k.decode() for k in client.scan_iter(match=prefix + "*"))
+            return keys in ([], [prefix + "stats"])
+
+        with contextlib.suppress(WaitTimeout):
+            wait_until(keys_gone, 30, "Redis keys left", interval=0.5)
         client.close()
         result.redis_keys_left = [k for k in keys if k != prefix + "stats"]
     finally:
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     for key, value in asdict(result).items():
         print(f"{key:26} {value}")
     print(f"wall time {time.monotonic() - started:.1f} s")
-    out = Path(__file__).parent / "results" / "soak.json"
+    out = report.RESULTS_DIR / "soak.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(asdict(result), indent=1))
 

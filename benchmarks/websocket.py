@@ -34,7 +34,8 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from benchmarks import _harness, _support
+from benchmarks import _harness, _support, report
+from benchmarks.report import Column, Row
 
 ECHO_LATENCY = "echo_latency"
 ECHO_MANY = "echo_50"
@@ -142,7 +143,7 @@ class CpuWindow:
 # Scenarios -------------------------------------------------------------------------
 
 
-async def echo_latency(stack: _harness.Stack, probe: redis.Redis, settings: Settings) -> dict:
+async def echo_latency(stack: _harness.Stack, probe: redis.Redis, settings: Settings) -> Row:
     """One client, sequential round trips: latency percentiles."""
     socket = await open_socket(stack.ws_url + ECHO_PATH, settings.timeout)
     try:
@@ -156,13 +157,11 @@ async def echo_latency(stack: _harness.Stack, probe: redis.Redis, settings: Sett
             )
     finally:
         await close_sockets([socket])
-    return {
-        **_row(stack, ECHO_LATENCY, measured.per_second),
-        **_harness.latency_summary(measured.samples),
-        "round_trips": measured.ops,
-        "seconds": round(measured.seconds, 4),
-        **cpu.shares(measured.seconds),
-    }
+    row = _row(stack, ECHO_LATENCY, measured.per_second).add_latency(measured.samples)
+    row.figures.update(
+        round_trips=measured.ops, seconds=round(measured.seconds, 4), **cpu.shares(measured.seconds)
+    )
+    return row
 
 
 async def _echo_until(
@@ -179,7 +178,7 @@ async def _echo_until(
     await asyncio.gather(*(client(index, socket) for index, socket in enumerate(sockets)))
 
 
-async def echo_many(stack: _harness.Stack, probe: redis.Redis, settings: Settings) -> dict:
+async def echo_many(stack: _harness.Stack, probe: redis.Redis, settings: Settings) -> Row:
     """``echo_clients`` clients at once, each doing sequential round trips."""
     sockets = await open_sockets(stack.ws_url + ECHO_PATH, settings.echo_clients, settings)
     try:
@@ -194,14 +193,14 @@ async def echo_many(stack: _harness.Stack, probe: redis.Redis, settings: Setting
             seconds = time.perf_counter() - started
     finally:
         await close_sockets(sockets)
-    return {
-        **_row(stack, ECHO_MANY, len(samples) / seconds),
-        **_harness.latency_summary(samples),
-        "clients": len(sockets),
-        "round_trips": len(samples),
-        "seconds": round(seconds, 4),
+    row = _row(stack, ECHO_MANY, len(samples) / seconds).add_latency(samples)
+    row.figures.update(
+        clients=len(sockets),
+        round_trips=len(samples),
+        seconds=round(seconds, 4),
         **cpu.shares(seconds),
-    }
+    )
+    return row
 
 
 class Broadcast:
@@ -259,7 +258,7 @@ async def _broadcast(
     return broadcast.finished_at - started
 
 
-async def fanout(stack: _harness.Stack, probe: redis.Redis, settings: Settings) -> dict:
+async def fanout(stack: _harness.Stack, probe: redis.Redis, settings: Settings) -> Row:
     """``group_size`` sockets in one group; time broadcasts from send to the last delivery."""
     sockets = await open_sockets(stack.ws_url + CHAT_PATH, settings.group_size, settings)
     broadcast = Broadcast(len(sockets))
@@ -290,35 +289,30 @@ async def fanout(stack: _harness.Stack, probe: redis.Redis, settings: Settings) 
         await close_sockets(sockets)
         await asyncio.gather(*readers, return_exceptions=True)
     busy = sum(samples)
-    return {
-        **_row(stack, FANOUT, len(sockets) * len(samples) / busy if busy else None),
-        **_harness.latency_summary(samples),
-        "group_size": len(sockets),
-        "broadcasts": len(samples),
-        "timeouts": timeouts,
-        "duplicates": broadcast.duplicates,
-        "correct": timeouts == 0 and broadcast.duplicates == 0,
-        "seconds": round(seconds, 4),
+    row = _row(stack, FANOUT, len(sockets) * len(samples) / busy if busy else None)
+    row.add_latency(samples)
+    row.correct = timeouts == 0 and broadcast.duplicates == 0
+    row.figures.update(
+        group_size=len(sockets),
+        broadcasts=len(samples),
+        timeouts=timeouts,
+        duplicates=broadcast.duplicates,
+        seconds=round(seconds, 4),
         **cpu.shares(seconds),
-    }
+    )
+    return row
 
 
-def _row(stack: _harness.Stack, scenario: str, rate: float | None) -> dict[str, Any]:
-    return {
-        "scenario": scenario,
-        "impl": stack.impl,
-        "label": stack.label,
-        "rate": rate,
-        "unit": UNITS[scenario],
-    }
+def _row(stack: _harness.Stack, scenario: str, rate: float | None) -> Row:
+    return Row(scenario, stack.impl, stack.label, rate, UNITS[scenario])
 
 
-Scenario = Callable[[_harness.Stack, redis.Redis, Settings], Awaitable[dict]]
+Scenario = Callable[[_harness.Stack, redis.Redis, Settings], Awaitable[Row]]
 
 
 def run_stack(
     start: Callable[[], _harness.Stack], probe: redis.Redis, settings: Settings
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """Start a stack, run every scenario on it, stop it (and empty Redis)."""
     probe.flushall()
     stack = start()
@@ -333,25 +327,24 @@ def run_stack(
         stack.stop()
         probe.flushall()
     for row in rows:
-        row["server_log_problems"] = problems
+        row.figures["server_log_problems"] = problems
     return rows
 
 
 def run_scenario(
     scenario: Scenario, stack: _harness.Stack, probe: redis.Redis, settings: Settings
-) -> dict[str, Any]:
+) -> Row:
     """Run one scenario; a failure becomes a row with the error and the servers' output."""
     try:
         return asyncio.run(scenario(stack, probe, settings))
     except Exception as exc:
         name = scenario.__name__.replace("echo_many", ECHO_MANY)
         print(f"  {name} FAILED on {stack.label}: {exc!r}", flush=True)
-        return {
-            **_row(stack, name, None),
-            "error": repr(exc),
-            "server_output": stack.tails(),
-            "correct": False,
-        }
+        row = Row.failed(
+            name, stack.impl, stack.label, UNITS[name], exc, server_output=stack.tails()
+        )
+        row.correct = False
+        return row
 
 
 def run_all(url: str, probe: redis.Redis, args: argparse.Namespace) -> dict[str, Any]:
@@ -384,75 +377,54 @@ def run_all(url: str, probe: redis.Redis, args: argparse.Namespace) -> dict[str,
 # Report ----------------------------------------------------------------------------
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
+def add_ratios(rows: list[Row]) -> None:
     """Figures and p50 latencies relative to the anchor's in the same scenario."""
-    anchors = {row["scenario"]: row for row in rows if row["impl"] == "anchor"}
-    for row in rows:
-        anchor = anchors.get(row["scenario"], {})
-        row["vs_anchor"] = _support.ratio(row["rate"], anchor.get("rate"))
-        row["p50_vs_anchor"] = _support.ratio(row.get("p50_ms"), anchor.get("p50_ms"))
+    report.add_ratios(rows, "vs_anchor", lambda row: "anchor")
+    report.add_ratios(rows, "p50_vs_anchor", lambda row: "anchor", lambda row: row.p50_ms)
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
+COLUMNS = [
+    Column("scenario", lambda row: row.scenario),
+    Column("implementation", lambda row: row.label),
+    report.figure_column(),
+    Column("unit", lambda row: row.unit),
+    Column("p50 ms", lambda row: report.fmt_number(row.p50_ms, 3)),
+    Column("p99 ms", lambda row: report.fmt_number(row.p99_ms, 3)),
+    report.ratio_column("vs C4", "vs_anchor"),
+    report.ratio_column("p50 vs C4", "p50_vs_anchor"),
+    report.share_column("server_cpu_share"),
+    report.share_column("redis_cpu_share"),
+    report.share_column("client_cpu_share"),
+    Column("ok", report.fmt_ok),
+]
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[Row]) -> str:
     """Format the rows, scenario by scenario, as a plain-text table."""
-    headers = ["scenario", "implementation", "figure", "unit", "p50 ms", "p99 ms", "vs C4"]
-    headers += ["p50 vs C4", "server CPU", "redis CPU", "client CPU", "ok"]
     order = {scenario: index for index, scenario in enumerate(SCENARIOS)}
-    body = [
-        [
-            row["scenario"],
-            row["label"],
-            _support.fmt_number(row["rate"]),
-            row["unit"],
-            _support.fmt_number(row.get("p50_ms"), 3),
-            _support.fmt_number(row.get("p99_ms"), 3),
-            _support.fmt_ratio(row["vs_anchor"]),
-            _support.fmt_ratio(row["p50_vs_anchor"]),
-            _percent(row.get("server_cpu_share")),
-            _percent(row.get("redis_cpu_share")),
-            _percent(row.get("client_cpu_share")),
-            "yes" if row.get("correct", True) else "NO",
-        ]
-        for row in sorted(rows, key=lambda row: (order[row["scenario"]], row["impl"] != "ours"))
-    ]
-    return _support.format_table(headers, body)
+    return report.table(rows, COLUMNS, key=lambda row: (order[row.scenario], row.impl != "ours"))
 
 
-def _note(row: dict[str, Any]) -> str:
-    if "error" in row:
-        return f"FAILED: {row['error']}"
-    cpu = ", ".join(f"{name} {sec:.1f} s" for name, sec in row["server_cpu_seconds"].items())
+def _note(row: Row) -> str:
+    if row.error:
+        return f"FAILED: {row.error}"
     extra = (
-        f"{row['broadcasts']} broadcasts to {row['group_size']} sockets"
-        if row["scenario"] == FANOUT
-        else f"{row['round_trips']:,} round trips"
+        f"{row.figures['broadcasts']} broadcasts to {row.figures['group_size']} sockets"
+        if row.scenario == FANOUT
+        else f"{row.figures['round_trips']:,} round trips"
     )
-    return f"{extra}; server CPU: {cpu}"
+    return f"{extra}; server CPU: {report.server_cpu_note(row)}"
 
 
-def log_notes(rows: list[dict[str, Any]]) -> list[str]:
-    """One line per server process that logged errors or warnings, with a sample."""
-    notes: dict[str, str] = {}
-    for row in rows:
-        for name, found in row.get("server_log_problems", {}).items():
-            sample = found["samples"][0][:140]
-            notes[f"{row['label']}/{name}"] = f"  {name}: {found['lines']} lines, e.g. {sample}"
-    return list(notes.values())
-
-
-def print_report(rows: list[dict[str, Any]], wall: float) -> None:
+def print_report(rows: list[Row], wall: float) -> None:
     """Print the table, per-scenario notes and the legend."""
     print()
     print(table(rows))
     print()
     for row in rows:
-        print(f"  {row['scenario']} / {row['label']}: {_note(row)}")
+        print(f"  {row.scenario} / {row.label}: {_note(row)}")
     print("Server log lines that look like errors or warnings:")
-    print("\n".join(log_notes(rows)) or "  none")
+    print("\n".join(report.log_problem_notes(rows)))
     print(
         "figure: higher is better; vs C4 = figure / Channels 4's; p50 vs C4 = p50 / Channels"
         " 4's\n(lower is better); fan-out p50/p99 = ms from the send to the last delivery;"
@@ -468,19 +440,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with _support.redis_for_benchmarks() as (url, probe, redis_version):
-        report = run_all(url, probe, args)
-    rows = report["results"]
+        found = run_all(url, probe, args)
+    rows = found["results"]
     add_ratios(rows)
     wall = time.perf_counter() - started
     print_report(rows, wall)
-    _support.record(
+    report.record(
         "websocket",
-        settings=report["settings"],
+        settings=found["settings"],
         packages=["channels-classic", "daphne", "websockets", "redis"],
         redis_version=redis_version,
-        anchor=report["anchor"],
+        anchor=found["anchor"],
         wall_seconds=wall,
-        results=rows,
+        results=report.rows_json(rows),
     )
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import redis
 
-from benchmarks import _harness, _support
+from benchmarks import _harness, _support, report
 from benchmarks._anchor_worker import (
     DRAIN,
     SCENARIOS,
@@ -45,8 +45,9 @@ from benchmarks._anchor_worker import (
     round_trip_row,
     run_flavour,
 )
+from benchmarks.report import Column, Row
 
-ANCHOR_SCRIPT = _support.BENCH_DIR / "_anchor_worker.py"
+ANCHOR_MODULE = "benchmarks._anchor_worker"
 OUR_ROUTING = "benchmarks.bench_project.routing.worker_routing"
 OUR_PREFIX = "bench-ours:"
 #: The anchor rows each of our rows is compared with.
@@ -125,7 +126,7 @@ def our_ops(layer: Any, probe: redis.Redis) -> ClientOps:
 
 def sync_client_round_trip(
     layer: Any, probe: redis.Redis, flavour: Flavour, settings: Settings
-) -> dict[str, Any]:
+) -> Row:
     """Round trips to a ``def`` consumer through our layer's sync API (``send``/``receive``)."""
     layer.flush()
     probe.flushall()
@@ -155,21 +156,21 @@ def sync_client_round_trip(
     finally:
         worker.stop()
     row = round_trip_row(flavour, measured)
-    row.update(impl="ours-sync-client", label=f"{flavour.label} (sync client)")
+    row.impl, row.label = "ours-sync-client", f"{flavour.label} (sync client)"
     return row
 
 
-def run_ours(url: str, probe: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
+def run_ours(url: str, probe: redis.Redis, settings: Settings) -> list[Row]:
     """Every scenario for our flavours, then the sync-client round trips."""
     from channels.layers.redis import RedisChannelLayer
 
     flavours = our_flavours(url, settings)
 
-    async def run_async() -> list[dict[str, Any]]:
+    async def run_async() -> list[Row]:
         layer = RedisChannelLayer(hosts=[url], prefix=OUR_PREFIX, capacity=settings.capacity)
         try:
             ops = our_ops(layer, probe)
-            rows: list[dict[str, Any]] = []
+            rows: list[Row] = []
             for flavour in flavours:
                 rows += await run_flavour(ops, flavour, settings)
             return rows
@@ -189,75 +190,61 @@ def run_ours(url: str, probe: redis.Redis, settings: Settings) -> list[dict[str,
 # Anchors ---------------------------------------------------------------------------
 
 
-def run_anchors(url: str, probe: redis.Redis, duration: float) -> dict[str, Any]:
-    """Run ``_anchor_worker.py`` in the anchor venv; return its report or the error."""
+def run_anchors(url: str, probe: redis.Redis, duration: float) -> tuple[dict[str, Any], list[Row]]:
+    """Run ``_anchor_worker`` in the anchor venv; return its report (or the error) and rows."""
     try:
         _harness.MODERN_VENV.ensure(log=lambda text: print(text, flush=True))
         probe.flushall()
-        return _harness.MODERN_VENV.run_json(ANCHOR_SCRIPT, [url, str(duration)], timeout=900)
+        found = _harness.MODERN_VENV.run_json(ANCHOR_MODULE, [url, str(duration)], timeout=900)
     except _support.AnchorUnavailable as exc:
         print(f"Anchors skipped: {exc}", flush=True)
-        return {"error": str(exc), "results": []}
+        return {"error": str(exc)}, []
     finally:
         probe.flushall()
+    return found, [Row.from_json(row) for row in found.pop("results", [])]
 
 
 # Report ----------------------------------------------------------------------------
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
+def add_ratios(rows: list[Row]) -> None:
     """Set each row's figure relative to each anchor's figure in the same scenario."""
-    rates = {(row["scenario"], row["impl"]): row["rate"] for row in rows}
-    for row in rows:
-        row["ratios"] = {
-            anchor: _support.ratio(row["rate"], rates.get((row["scenario"], anchor)))
-            for anchor in ANCHORS
-        }
+    for anchor in ANCHORS:
+        report.add_ratios(rows, anchor, lambda row, anchor=anchor: anchor)
 
 
-def _ms(value: float | None) -> str:
-    return _support.fmt_number(value, 3)
+def _ms(name: str) -> Column:
+    return Column(name.replace("_", " "), lambda row: report.fmt_number(getattr(row, name), 3))
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
+COLUMNS = [
+    Column("scenario", lambda row: row.scenario),
+    Column("implementation", lambda row: row.label),
+    report.figure_column(),
+    Column("unit", lambda row: row.unit),
+    _ms("p50_ms"),
+    _ms("p99_ms"),
+    *(report.ratio_column(header, anchor) for anchor, header in ANCHORS.items()),
+    Column("worker CPU", lambda row: report.fmt_percent(row.figures.get("worker_cpu_share"))),
+    Column("ok", report.fmt_ok),
+]
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[Row]) -> str:
     """Format the rows, scenario by scenario, as a plain-text table."""
-    headers = ["scenario", "implementation", "figure", "unit", "p50 ms", "p99 ms"]
-    headers += [*ANCHORS.values(), "worker CPU", "ok"]
     order = {scenario: index for index, scenario in enumerate(SCENARIOS)}
-    body = [
-        [
-            row["scenario"],
-            row["label"],
-            _support.fmt_number(row["rate"]),
-            row["unit"],
-            _ms(row.get("p50_ms")),
-            _ms(row.get("p99_ms")),
-            *(_support.fmt_ratio(row["ratios"][anchor]) for anchor in ANCHORS),
-            _percent(row.get("worker_cpu_share")),
-            "yes" if row.get("correct", True) else "NO",
-        ]
-        for row in sorted(rows, key=lambda row: (order[row["scenario"]], row["kind"] != "ours"))
-    ]
-    return _support.format_table(headers, body)
+    return report.table(rows, COLUMNS, key=lambda row: (order[row.scenario], row.kind != "ours"))
 
 
-def drain_notes(rows: list[dict[str, Any]]) -> list[str]:
+def drain_notes(rows: list[Row]) -> list[str]:
     """One line per drain row (messages, seconds, pre-fill, start-up), one per failure."""
     return [
-        f"  {row['label']}: {row['messages']:,} messages in {row['seconds']:.2f} s"
-        f" (counted {row['counted']:,}); pre-fill {row['prefill_seconds']:.2f} s;"
-        f" worker start to ack {row['start_to_ack_seconds']:.2f} s"
+        f"  {row.label}: {row.figures['messages']:,} messages in {row.figures['seconds']:.2f} s"
+        f" (counted {row.figures['counted']:,}); pre-fill {row.figures['prefill_seconds']:.2f} s;"
+        f" worker start to ack {row.figures['start_to_ack_seconds']:.2f} s"
         for row in rows
-        if row["scenario"] == DRAIN and "error" not in row
-    ] + [
-        f"  {row['label']}: {row['scenario']} FAILED: {row['error']}"
-        for row in rows
-        if "error" in row
-    ]
+        if row.scenario == DRAIN and not row.error
+    ] + report.failure_notes(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -267,28 +254,28 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings(duration=args.duration)
     started = time.perf_counter()
-    anchors: dict[str, Any] = {"skipped": True, "results": []}
+    anchors: dict[str, Any] = {"skipped": True}
     with _support.redis_for_benchmarks() as (url, probe, redis_version):
         rows = run_ours(url, probe, settings)
         if not args.skip_anchors:
-            anchors = run_anchors(url, probe, args.duration)
-    rows += anchors.get("results", [])
+            anchors, anchor_rows = run_anchors(url, probe, args.duration)
+            rows += anchor_rows
     add_ratios(rows)
     wall = time.perf_counter() - started
     print_report(rows, anchors, wall)
-    _support.record(
+    report.record(
         "worker",
         settings=asdict(settings),
         packages=["channels-classic", "redis", "django", "asgiref"],
         redis_version=redis_version,
-        anchors={key: value for key, value in anchors.items() if key != "results"},
+        anchors=anchors,
         client_cpu_seconds=time.process_time(),
         wall_seconds=wall,
-        results=rows,
+        results=report.rows_json(rows, nest_ratios="ratios"),
     )
 
 
-def print_report(rows: list[dict[str, Any]], anchors: dict[str, Any], wall: float) -> None:
+def print_report(rows: list[Row], anchors: dict[str, Any], wall: float) -> None:
     """Print the table, the notes and the legend."""
     print()
     print(table(rows))
@@ -301,7 +288,7 @@ def print_report(rows: list[dict[str, Any]], anchors: dict[str, Any], wall: floa
         "\nrunworker with an AsyncConsumer / a SyncConsumer in the same scenario;"
         "\nworker CPU = the worker process's CPU time / wall time (2 cores shared)."
     )
-    print(_support.cpu_line(time.process_time(), anchors.get("cpu_seconds"), wall))
+    print(report.cpu_line(time.process_time(), anchors.get("cpu_seconds"), wall))
 
 
 if __name__ == "__main__":

