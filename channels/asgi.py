@@ -377,4 +377,8 @@ def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> ChannelLayerWrapper
         import django
 
         django.setup(set_prefix=False)
+    from .logs import daphne_verbosity, served_by_daphne, use_default_logging
+
+    if served_by_daphne():  # the bridge's lines in the format of the other processes
+        use_default_logging(daphne_verbosity())
     return channel_layers[alias]

@@ -17,9 +17,11 @@ the command with an error instead of a server that listens nowhere.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from daphne.management.commands.runserver import Command as DaphneRunserverCommand
@@ -34,6 +36,7 @@ from django.utils import autoreload
 from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.exceptions import InvalidChannelLayerError, RoutingImportError
 from channels.handler import ViewConsumer
+from channels.logs import use_default_logging
 from channels.routing import Router
 from channels.staticfiles import StaticFilesApplication
 from channels.worker import Worker
@@ -76,6 +79,18 @@ class DevelopmentServer(Server):
             raise self.listen_failure
 
 
+#: Django's access-log logger: its default handler formats and colours these lines.
+server_log = logging.getLogger("django.server")
+#: How Django's runserver writes the time of an access line.
+SERVER_TIME = "%d/%b/%Y %H:%M:%S"
+#: daphne's names for what happens to a socket, as the log says them.
+WEBSOCKET_ACTIONS = {
+    "connected": "CONNECT",
+    "disconnected": "DISCONNECT",
+    "rejected": "REJECT",
+}
+
+
 class Command(DaphneRunserverCommand):
     help = "Start daphne and worker threads on the default channel layer (development only)."
 
@@ -111,6 +126,7 @@ class Command(DaphneRunserverCommand):
                 action.help = self.option_help[action.dest]
 
     def handle(self, *args: Any, **options: Any) -> None:
+        use_default_logging(options.get("verbosity", 1))
         # daphne's handle() insists on ASGI_APPLICATION; ours serves the channel layer.
         self.http_timeout = options.get("http_timeout")
         self.websocket_handshake_timeout = options.get("websocket_handshake_timeout", 5)
@@ -133,6 +149,31 @@ class Command(DaphneRunserverCommand):
                     "such as 'channels.layers.redis.RedisChannelLayer'."
                 )
         DjangoRunserverCommand.handle(self, *args, **options)
+
+    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        """Log each request and socket as Django's runserver does (``django.server``)."""
+        if protocol == "http" and action == "complete":
+            status = details["status"]
+            level = (
+                logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+            )
+            server_log.log(
+                level,
+                '"%s %s" %s (%.3f s)',
+                details["method"],
+                details["path"],
+                status,
+                details["time_taken"],
+                # Django's own access lines bring their time, without milliseconds.
+                extra={"status_code": status, "server_time": time.strftime(SERVER_TIME)},
+            )
+        elif protocol == "websocket" and action in WEBSOCKET_ACTIONS:
+            server_log.info(
+                "WebSocket %s %s",
+                WEBSOCKET_ACTIONS[action],
+                details["path"],
+                extra={"server_time": time.strftime(SERVER_TIME)},
+            )
 
     def serves_static(self, options: dict[str, Any]) -> bool:
         installed = apps.is_installed("django.contrib.staticfiles")

@@ -9,6 +9,7 @@ works. ``--autoreload`` restarts it when the project's code changes, as
 
 from __future__ import annotations
 
+import logging
 import signal
 from types import FrameType
 from typing import Any
@@ -20,9 +21,12 @@ from django.utils import autoreload
 from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.exceptions import InvalidChannelLayerError, RoutingImportError
 from channels.layers.names import stats_name
+from channels.logs import use_default_logging
 from channels.message import Message
 from channels.signals import worker_process_ready
 from channels.worker import Worker, consumer_name
+
+logger = logging.getLogger("channels.runworker")
 
 
 class Command(BaseCommand):
@@ -112,6 +116,7 @@ class Command(BaseCommand):
         from channels.routing import Router
 
         self.verbosity = options["verbosity"]
+        use_default_logging(self.verbosity)
         try:
             worker = self.worker_class(
                 layer,
@@ -133,26 +138,25 @@ class Command(BaseCommand):
             )
         worker_process_ready.send(sender=type(worker), worker=worker)
         worker.run()
-        if self.verbosity >= 1:
-            self.stdout.write("Worker stopped.")
+        logger.info("Worker stopped.")
 
     def log_message(self, channel: str, message: Message, consumer: Any) -> None:
         # Only the process prefix: the rest of a reply channel name keys its sessions.
         reply = stats_name(message.reply_channel.name) if message.reply_channel else "-"
-        self.stdout.write(f"{channel} -> {consumer_name(consumer)} (reply to {reply})")
+        logger.debug("%s -> %s (reply to %s)", channel, consumer_name(consumer), reply)
 
     def _install_signal_handlers(self, worker: Worker) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:
-            if self.verbosity >= 1:
-                running = worker.running_consumers
-                if running:
-                    consumers = "consumer" if running == 1 else "consumers"
-                    self.stdout.write(
-                        f"Stopping: waiting for {running} running {consumers} to finish "
-                        "(press Ctrl+C again to stop now)"
-                    )
-                else:
-                    self.stdout.write("Stopping: no consumer is running")
+            running = worker.running_consumers
+            if running:
+                logger.info(
+                    "Stopping: waiting for %d running %s to finish (press Ctrl+C again to "
+                    "stop now)",
+                    running,
+                    "consumer" if running == 1 else "consumers",
+                )
+            else:
+                logger.info("Stopping: no consumer is running")
             worker.stop()
             # A second signal stops at once.
             signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -12,6 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.delay.server import DelayServer
 from channels.exceptions import InvalidChannelLayerError
+from channels.logs import use_default_logging
 
 
 class Command(BaseCommand):
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--layer", default=DEFAULT_CHANNEL_LAYER, help="Channel layer alias.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        use_default_logging(options["verbosity"])
         try:
             layer = channel_layers[options["layer"]]
         except InvalidChannelLayerError as exc:
