@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from websockets.sync.client import connect
 from tests.interface import http, http_json, raw_websocket, wait_for_port
 from tests.processes import ManagedProcess, django_command, project_env
 from tests.redis_server import free_port
+from tests.waiting import wait_until
 
 ROUTING = "tests.project.sockets.channel_routing"
 
@@ -99,13 +99,12 @@ def test_runserver_noasgi_is_djangos_own_server() -> None:
 
 def wait_for_text(path: Path, text: str, timeout: float = 20) -> str:
     """Return the file's contents once *text* is in it (daphne writes each line as it goes)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        contents = path.read_text() if path.exists() else ""
-        if text in contents:
-            return contents
-        assert time.monotonic() < deadline, f"{text!r} never reached {path}: {contents!r}"
-        time.sleep(0.05)
+
+    def contents() -> str:
+        return path.read_text() if path.exists() else ""
+
+    wait_until(lambda: text in contents(), timeout, lambda: f"{text!r} never reached {path}")
+    return contents()
 
 
 def test_access_log(deployments, tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.docs1x import SAMPLES, write_project
 from tests.interface import http, wait_for_port
 from tests.processes import ROOT, ManagedProcess, project_env
 from tests.redis_server import free_port
+from tests.waiting import wait_until
 
 GETTING_STARTED = SAMPLES / "getting_started"
 
@@ -84,10 +84,11 @@ def project(tmp_path: Path, redis_url: str, unique_prefix: str) -> Iterator[Proj
 
 def wait_until_pending(layer: RedisChannelLayer, channel: str, timeout: float = 20) -> None:
     """Return once a message waits on *channel* in Redis (nobody has consumed it)."""
-    deadline = time.monotonic() + timeout
-    while layer.channel_statistics(channel)["messages_pending"] == 0:
-        assert time.monotonic() < deadline, f"no message arrived on {channel}"
-        time.sleep(0.05)
+    wait_until(
+        lambda: layer.channel_statistics(channel)["messages_pending"],
+        timeout,
+        f"no message arrived on {channel}",
+    )
 
 
 def in_thread(function: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -122,11 +123,11 @@ def test_runserver_noworker_waits_for_a_runworker_in_another_process(project: Pr
         assert "error" not in outcome, outcome
         status, _, body = outcome["value"]
         assert (status, body) == (200, b"Hello world! You asked for /hello/")
-        worker.wait_for(r"^http\.request -> ")  # -v 2: a line per consumer run
+        worker.wait_for(r"\] http\.request -> ")  # -v 2: a line per consumer run
         with connect(f"ws://127.0.0.1:{port}/chat/", open_timeout=20) as socket:
             socket.send("hello world")
             assert socket.recv(timeout=20) == "hello world"
-        worker.wait_for(r"^websocket\.receive -> myapp\.consumers\.ws_message")
+        worker.wait_for(r"\] websocket\.receive -> myapp\.consumers\.ws_message")
     finally:
         if worker is not None:
             worker.stop()

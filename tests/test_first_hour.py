@@ -28,6 +28,7 @@ from channels.layers.redis import RedisChannelLayer
 from tests.interface import http, wait_for_port
 from tests.processes import ROOT, ManagedProcess, django_command, project_env
 from tests.redis_server import RedisServer, free_port
+from tests.waiting import wait_until
 
 StartWorker = Callable[..., ManagedProcess]
 
@@ -74,10 +75,7 @@ def run_command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def until(condition: Callable[[], bool], timeout: float = 20) -> None:
     """Wait for *condition* (a cheap query of a real server), failing after *timeout*."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+    wait_until(condition, timeout, "condition not met in time")
 
 
 def connections_received(client: redis.Redis) -> int:

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from tests.interface import (
     wait_for_port,
 )
 from tests.processes import project_env
+from tests.waiting import wait_until
 
 ROUTING = "tests.project.sockets.channel_routing"
 
@@ -37,14 +37,12 @@ def test_a_worker_killed_mid_consumer(deployments) -> None:
         target=lambda: result.update(status=http(server.url + "/slow/?seconds=60")[0])
     )
     slow.start()
-    deadline = time.monotonic() + 20
-    victim = None
-    while victim is None:
-        assert time.monotonic() < deadline, "no worker took the request"
-        victim = next(
-            (w for w in workers if any("http.request" in line for line in w.output)), None
-        )
-        time.sleep(0.05)
+    # runworker -v 2 logs "http.request -> <consumer>" for each message it takes.
+    victim = wait_until(
+        lambda: next((w for w in workers if any("http.request -> " in x for x in w.output)), None),
+        20,
+        "no worker took the request",
+    )
     os.kill(victim.process.pid, signal.SIGKILL)
     slow.join(30)
     assert result["status"] == 503
@@ -133,17 +131,15 @@ def test_a_redis_restart_during_traffic(deployments, redis_server) -> None:
         assert ws.recv(timeout=20) == "before"
         client = threading.Thread(target=traffic)
         client.start()
-        while statuses.count(200) < 5:  # traffic is flowing
-            time.sleep(0.05)
+        wait_until(lambda: statuses.count(200) >= 5, 30, "no traffic flowed")
         redis_server.stop()
         with pytest.raises(ConnectionClosed) as closed:  # the open socket: 1011, no hang
             ws.recv(timeout=30)
         assert closed.value.rcvd.code == 1011
         redis_server.start()
-        deadline = time.monotonic() + 30
-        while statuses[-6:] != [200] * 6:  # several in a row: both workers are back
-            assert time.monotonic() < deadline, f"no recovery: {statuses[-20:]}"
-            time.sleep(0.1)
+        wait_until(  # several in a row: both workers are back
+            lambda: statuses[-6:] == [200] * 6, 30, lambda: f"no recovery: {statuses[-20:]}"
+        )
         stop.set()
         client.join(30)
     assert set(statuses) <= {200, 503}  # failures are quick 503s, nothing else
