@@ -1,14 +1,51 @@
-"""Lua scripts of the Redis layer, each one round trip.
+"""The Redis layer's Lua scripts, each one round trip, with their shared parts written once.
 
-Every list entry is ``b"<deadline in ms>|<local parts>|<encoded message>"``.
-The local parts are empty for normal and single-reader channels; for a
+Every list entry is ``b"<deadline in ms>|<local parts>|<encoded message>"``
+(:mod:`.entries` writes and reads it in Python; :data:`_PRELUDE` reads it in
+Lua). The local parts are empty for normal and single-reader channels; for a
 process-specific channel they are the comma-separated local parts the entry
 is for, so a group send to many sockets of one server stores one entry.
+
+Each script is the prelude plus its own body: Redis compiles a script once
+per ``SCRIPT LOAD``, so the shared functions cost nothing per call.
 """
 
 from __future__ import annotations
 
 import hashlib
+
+# Shared by the scripts that push: reading an entry's deadline, dropping the
+# expired head of a list (nobody reads that channel any more), pushing and
+# counting, and the statistics totals.
+_PRELUDE = """
+local function deadline_of(entry)
+  return tonumber(string.match(entry, '^(%d+)|'))
+end
+local function drop_expired(key, now)
+  local length = redis.call('LLEN', key)
+  local head = length > 0 and redis.call('LINDEX', key, 0)
+  local dropped = false
+  while head do
+    local deadline = deadline_of(head)
+    if deadline and deadline > now then break end
+    dropped = true
+    redis.call('LPOP', key)
+    length = length - 1
+    head = redis.call('LINDEX', key, 0)
+  end
+  return length, dropped
+end
+local function push(stats, key, entry, ttl, field)
+  redis.call('RPUSH', key, entry)
+  redis.call('EXPIRE', key, ttl)
+  redis.call('HINCRBY', stats, 'count:' .. field, 1)
+end
+local function count_totals(stats, ttl, sent, full)
+  if sent > 0 then redis.call('HINCRBY', stats, 'count:', sent) end
+  if full > 0 then redis.call('HINCRBY', stats, 'full:', full) end
+  redis.call('EXPIRE', stats, ttl)
+end
+"""
 
 # Push one entry onto each list in KEYS[1..n-1]; KEYS[n] is the statistics hash.
 # ARGV: now (ms), list TTL (s), encoded message, group flag, then per list:
@@ -18,46 +55,30 @@ import hashlib
 # (nobody reads that channel any more, so the caller drops it from its group).
 # With the group flag set, such a list gets nothing (status 1): a group send
 # does not deliver to a member it has just found dead, as the in-memory layer.
-PUSH = """
-local now = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local body = ARGV[3]
+_PUSH = """
+local now, ttl, body = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local group = ARGV[4] == '1'
 local stats = KEYS[#KEYS]
 local status = {}
 local sent, full = 0, 0
 for i = 1, #KEYS - 1 do
-  local key = KEYS[i]
-  local base = 3 * i + 2
-  local dead = 0
-  local length = redis.call('LLEN', key)
-  local head = length > 0 and redis.call('LINDEX', key, 0)
-  while head do
-    local deadline = tonumber(string.match(head, '^(%d+)|'))
-    if deadline and deadline > now then break end
-    dead = 1
-    redis.call('LPOP', key)
-    length = length - 1
-    head = redis.call('LINDEX', key, 0)
-  end
+  local key, base = KEYS[i], 3 * i + 2
+  local length, dropped = drop_expired(key, now)
+  local dead = dropped and 1 or 0
   local field = ARGV[base + 2]
-  if group and dead == 1 then
+  if group and dropped then
     status[i] = 1
   elseif length >= tonumber(ARGV[base]) then
     redis.call('HINCRBY', stats, 'full:' .. field, 1)
     full = full + 1
     status[i] = dead + 2
   else
-    redis.call('RPUSH', key, ARGV[base + 1] .. body)
-    redis.call('EXPIRE', key, ttl)
-    redis.call('HINCRBY', stats, 'count:' .. field, 1)
+    push(stats, key, ARGV[base + 1] .. body, ttl, field)
     sent = sent + 1
     status[i] = dead
   end
 end
-if sent > 0 then redis.call('HINCRBY', stats, 'count:', sent) end
-if full > 0 then redis.call('HINCRBY', stats, 'full:', full) end
-redis.call('EXPIRE', stats, ttl)
+count_totals(stats, ttl, sent, full)
 return status
 """
 
@@ -69,7 +90,7 @@ return status
 # capacity, entry deadline (ms), key prefix. Only used with one server and one
 # capacity for every channel, and it touches list keys it computes, so it needs
 # a plain (non-cluster) Redis.
-GROUP_SEND = """
+_GROUP_SEND = """
 local now, ttl, body = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
 local capacity, deadline, prefix = tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local stats = KEYS[2]
@@ -91,37 +112,24 @@ end
 local sent, full = 0, 0
 for _, stored in ipairs(order) do
   local entry, key = lists[stored], prefix .. stored
-  local length = redis.call('LLEN', key)
-  local head = length > 0 and redis.call('LINDEX', key, 0)
-  local dead = false
-  while head do
-    local due = tonumber(string.match(head, '^(%d+)|'))
-    if due and due > now then break end
-    dead = true
-    redis.call('LPOP', key)
-    length = length - 1
-    head = redis.call('LINDEX', key, 0)
-  end
-  if dead then
+  local length, dropped = drop_expired(key, now)
+  if dropped then
     for _, name in ipairs(entry.names) do redis.call('ZREM', KEYS[1], name) end
   elseif length >= capacity then
     redis.call('HINCRBY', stats, 'full:' .. entry.field, 1)
     full = full + 1
   else
-    redis.call('RPUSH', key, deadline .. '|' .. table.concat(entry.locals, ',') .. '|' .. body)
-    redis.call('EXPIRE', key, ttl)
-    redis.call('HINCRBY', stats, 'count:' .. entry.field, 1)
+    local header = deadline .. '|' .. table.concat(entry.locals, ',') .. '|'
+    push(stats, key, header .. body, ttl, entry.field)
     sent = sent + 1
   end
 end
-if sent > 0 then redis.call('HINCRBY', stats, 'count:', sent) end
-if full > 0 then redis.call('HINCRBY', stats, 'full:', full) end
-redis.call('EXPIRE', stats, ttl)
+count_totals(stats, ttl, sent, full)
 return sent
 """
 
 # Pop the first entry of the first non-empty list in KEYS: {key, entry} or nil.
-POP = """
+_POP = """
 for i = 1, #KEYS do
   local entry = redis.call('LPOP', KEYS[i])
   if entry then return {KEYS[i], entry} end
@@ -130,19 +138,19 @@ return false
 """
 
 # Drop memberships older than ARGV[1] (s) from the group KEYS[1]; return the rest.
-MEMBERS = """
+_MEMBERS = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 
 # Return the indexes (1-based) of the lists in KEYS whose head expired before ARGV[1].
-STALE = """
+_STALE = """
 local now = tonumber(ARGV[1])
 local stale = {}
 for i = 1, #KEYS do
   local head = redis.call('LINDEX', KEYS[i], 0)
   if head then
-    local deadline = tonumber(string.match(head, '^(%d+)|'))
+    local deadline = deadline_of(head)
     if not deadline or deadline <= now then stale[#stale + 1] = i end
   end
 end
@@ -153,13 +161,25 @@ return stale
 class Script:
     """A Lua script and its SHA1, for ``EVALSHA`` with a ``SCRIPT LOAD`` fallback."""
 
+    __slots__ = ("load", "sha", "source")
+
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        #: The command that (re)loads this script into a server that lost it.
+        self.load: tuple[str, str, str] = ("SCRIPT", "LOAD", source)
+
+    def __repr__(self) -> str:
+        return f"<Script {self.sha[:8]}>"
 
 
-PUSH_SCRIPT = Script(PUSH)
-GROUP_SEND_SCRIPT = Script(GROUP_SEND)
-POP_SCRIPT = Script(POP)
-MEMBERS_SCRIPT = Script(MEMBERS)
-STALE_SCRIPT = Script(STALE)
+PUSH = Script(_PRELUDE + _PUSH)
+GROUP_SEND = Script(_PRELUDE + _GROUP_SEND)
+POP = Script(_POP)
+MEMBERS = Script(_MEMBERS)
+STALE = Script(_PRELUDE + _STALE)
+
+#: Every script by SHA1: a reply of ``NOSCRIPT`` to an ``EVALSHA`` names what to load.
+BY_SHA: dict[str, Script] = {
+    script.sha: script for script in (PUSH, GROUP_SEND, POP, MEMBERS, STALE)
+}

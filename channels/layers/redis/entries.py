@@ -1,0 +1,172 @@
+"""The stored entry, ``b"<deadline in ms>|<local parts>|<encoded message>"``, and read-ahead.
+
+A channel is a Redis list of entries. The deadline is when the message
+expires unread; the local parts are empty for normal and single-reader
+channels and, on a process's ``prefix!`` list, name the channels the entry is
+for (several when one group send reached many sockets of one process). This
+module is the only Python that writes or reads that format (the Lua in
+:mod:`.scripts` reads it on the server).
+
+Entries taken from Redis but not returned yet (the rest of a fan-out entry, a
+process's backlog, what a second shard answered) wait in a :class:`ReadAhead`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+
+from ..base import ReceiveResult
+from ..codec import MessageCodec
+
+logger = logging.getLogger("channels.layers.redis")
+
+
+class Decrypted(bytes):
+    """A fan-out entry's message, decrypted once for all its receivers, each unpacking a copy."""
+
+    __slots__ = ()
+
+
+#: (channel name, encoded message, deadline in ms).
+Item = tuple[str, bytes, int]
+
+
+def now_ms() -> int:
+    """Return the time in the entries' unit: milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def header(deadline: int, locals_: bytes) -> bytes:
+    """Return the start of an entry for *locals_* that expires at *deadline* (ms)."""
+    return b"%d|%s|" % (deadline, locals_)
+
+
+def pack(deadline: int, body: bytes) -> bytes:
+    """Return an entry of a normal channel: *body* expiring at *deadline* (ms)."""
+    return b"%d||%s" % (deadline, body)
+
+
+def deadline_of(entry: bytes) -> int | None:
+    """Return an entry's deadline in ms, or None if it is not an entry."""
+    text = entry.partition(b"|")[0]
+    return int(text) if text.isdigit() else None
+
+
+class ReadAhead:
+    """Messages taken from Redis but not yet returned, per list key, in order.
+
+    Threads and event loops of one layer share it (a worker's threads, the
+    sync layer's private loops), so every change holds the lock; the empty
+    case, the common one, is checked without it.
+    """
+
+    def __init__(self, codec: MessageCodec, prefix: str) -> None:
+        self._codec = codec
+        self._prefix = prefix
+        self._lists: dict[str, deque[Item]] = {}
+        self._lock = threading.Lock()
+
+    def unpack(self, key: str, entry: bytes) -> list[Item]:
+        """Return the live messages *entry* of list *key* holds; [] if none are live.
+
+        A fan-out entry's message is decrypted here, once for all its channels.
+        """
+        deadline_text, _, rest = entry.partition(b"|")
+        locals_, sep, body = rest.partition(b"|")
+        deadline = int(deadline_text) if deadline_text.isdigit() else -1
+        if not sep or deadline < 0:
+            logger.warning("Dropped an undecodable entry in Redis list %s", key)
+            return []
+        if deadline <= time.time() * 1000:
+            return []
+        name = key[len(self._prefix) :]
+        if not locals_:
+            return [(name, body, deadline)]
+        if b"," not in locals_:
+            return [(name + locals_.decode("ascii"), body, deadline)]
+        names = [name + local.decode("ascii") for local in locals_.split(b",")]
+        if self._codec.encryptor is not None:
+            try:
+                body = Decrypted(self._codec.decrypt(body))
+            except ValueError:
+                logger.warning("Dropped an undecodable message for channels %s", ", ".join(names))
+                return []
+        return [(channel, body, deadline) for channel in names]
+
+    def decode(self, item: Item) -> ReceiveResult:
+        """Return *item* as a receive result; ``(None, None)`` if it cannot be decoded."""
+        payload = item[1]
+        try:
+            if type(payload) is Decrypted:
+                return item[0], self._codec.unpack(payload)
+            return item[0], self._codec.decode(payload)
+        except ValueError:
+            logger.warning("Dropped an undecodable message for channel %s", item[0])
+            return None, None
+
+    def deliver(self, key: str, entry: bytes) -> ReceiveResult:
+        """Return the first message of *entry* (from list *key*) and keep the rest."""
+        items = self.unpack(key, entry)
+        if not items:
+            return None, None
+        if len(items) > 1:
+            self.extend(key, items[1:])
+        return self.decode(items[0])
+
+    def keep(self, key: str, entries: Iterable[bytes]) -> None:
+        """Keep every message of *entries*, taken from list *key*, for later receives."""
+        items = [item for entry in entries for item in self.unpack(key, entry)]
+        self.extend(key, items)
+
+    def extend(self, key: str, items: list[Item]) -> None:
+        if not items:
+            return
+        with self._lock:
+            queue = self._lists.get(key)
+            if queue is None:
+                self._lists[key] = deque(items)
+            else:
+                queue.extend(items)
+
+    def ready(self, keys: Iterable[str]) -> bool:
+        """Whether messages are waiting here for any of *keys*."""
+        return bool(self._lists) and any(self._lists.get(key) for key in keys)
+
+    def take(self, keys: Iterable[str]) -> ReceiveResult:
+        """Return the first live message kept for *keys*, in their order, or ``(None, None)``."""
+        if not self._lists:
+            return None, None
+        now = time.time() * 1000
+        with self._lock:
+            for key in keys:
+                queue = self._lists.get(key)
+                while queue:
+                    item = queue.popleft()
+                    if item[2] > now:
+                        if not queue:
+                            del self._lists[key]
+                        return self.decode(item)
+                if queue is not None:
+                    del self._lists[key]
+        return None, None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lists.clear()
+
+    def drain(self) -> dict[str, list[bytes]]:
+        """Empty the buffer; return, per normal channel's key, entries to put back, newest first.
+
+        A process's own (``prefix!``) messages are not returned: they die with it.
+        """
+        with self._lock:
+            lists, self._lists = self._lists, {}
+        return {
+            key: [pack(deadline, body) for _name, body, deadline in reversed(items)]
+            for key, items in lists.items()
+            if "!" not in key
+        }
