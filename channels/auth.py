@@ -16,15 +16,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.utils.crypto import constant_time_compare
 
 from .message import Message
-from .sessions import (
-    _close_both,
-    _close_channel_session,
-    _close_http_session,
-    _consumer_decorator,
-    _open_both,
-    _open_channel_session,
-    _open_http_session,
-)
+from .sessions import SessionScope
 
 __all__ = [
     "channel_and_http_session_user_from_http",
@@ -75,57 +67,37 @@ def transfer_user(from_session: SessionBase | None, to_session: SessionBase) -> 
             to_session.pop(key, None)
 
 
-def _http_user_open(message: Message) -> bool:
-    opened = _open_http_session(message)
+def _user_of_http_session(message: Message) -> None:
     message.user = user_from_session(message.http_session)
-    return opened
 
 
-http_session_user = _consumer_decorator(_http_user_open, _close_http_session)
-http_session_user.__doc__ = "Give the consumer ``message.http_session`` and ``message.user``."
-
-
-def _channel_user_open(message: Message) -> bool:
-    opened = _open_channel_session(message)
+def _user_of_channel_session(message: Message) -> None:
     message.user = user_from_session(message.channel_session)
-    return opened
 
 
-channel_session_user = _consumer_decorator(_channel_user_open, _close_channel_session)
-channel_session_user.__doc__ = "Give the consumer ``message.channel_session`` and ``message.user``."
-
-
-def _from_http_open(message: Message) -> tuple[bool, bool]:
-    opened_http = _open_http_session(message)
-    opened_channel = _open_channel_session(message)
+def _user_from_http(message: Message) -> None:
+    # Read on every message it decorates, so with the HTTP session remembered
+    # (channel_and_http_session_user_from_http), logging out over HTTP makes
+    # the socket's user anonymous from its next message on.
     if message.http_session is not None:
         transfer_user(message.http_session, message.channel_session)
     message.user = user_from_session(message.channel_session)
-    return opened_channel, opened_http
 
 
-def _from_http_close(message: Message, opened: tuple[bool, bool], succeeded: bool) -> None:
-    _close_http_session(message, opened[1], succeeded)
-    _close_channel_session(message, opened[0], succeeded)
+http_session_user = SessionScope(http=True).decorator(_user_of_http_session)
+http_session_user.__doc__ = "Give the consumer ``message.http_session`` and ``message.user``."
 
+channel_session_user = SessionScope(channel=True).decorator(_user_of_channel_session)
+channel_session_user.__doc__ = "Give the consumer ``message.channel_session`` and ``message.user``."
 
-channel_session_user_from_http = _consumer_decorator(_from_http_open, _from_http_close)
+channel_session_user_from_http = SessionScope(channel=True, http=True).decorator(_user_from_http)
 channel_session_user_from_http.__doc__ = (
     "On connect: copy the HTTP session's user into the channel session; set ``message.user``."
 )
 
-
-def _both_user_open(message: Message) -> tuple[bool, bool]:
-    opened = _open_both(message)
-    # The HTTP session is read again on every message, so logging out over
-    # HTTP makes the socket's user anonymous from its next message on.
-    if message.http_session is not None:
-        transfer_user(message.http_session, message.channel_session)
-    message.user = user_from_session(message.channel_session)
-    return opened
-
-
-channel_and_http_session_user_from_http = _consumer_decorator(_both_user_open, _close_both)
+channel_and_http_session_user_from_http = SessionScope(channel=True, remember_http=True).decorator(
+    _user_from_http
+)
 channel_and_http_session_user_from_http.__doc__ = (
     "Both sessions on every message, and ``message.user`` from the HTTP one."
 )

@@ -1,7 +1,16 @@
-"""``Channel`` and ``Group``: the names consumers send to."""
+"""``Channel`` and ``Group``: the names consumers send to.
+
+A ``Channel`` or ``Group`` made without an alias or a layer finds its layer
+when it is used: inside a consumer, the layer of the message being consumed
+(the runner sets it, see :func:`consuming_on`), so a consumer routed on the
+alias ``"other"`` that writes ``Group("room").send(...)`` fans out on
+``"other"``; elsewhere, the default layer. (1.x took the default layer even
+inside such a consumer, unless it passed ``channel_layer=message.channel_layer``.)
+"""
 
 from __future__ import annotations
 
+from contextvars import ContextVar, Token
 from typing import Any
 
 from .asgi import DEFAULT_CHANNEL_LAYER, channel_layers
@@ -35,19 +44,78 @@ def _require_frame(content: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
+class _ContextualAlias(str):
+    """The type of the default *alias*: ``"default"``, unless a consumer runs on another layer.
+
+    It equals ``DEFAULT_CHANNEL_LAYER`` (the 1.x signature), but an alias
+    passed explicitly, even ``"default"``, is a different object and pins
+    the layer.
+    """
+
+    __slots__ = ()
+
+
+CONTEXTUAL_ALIAS = _ContextualAlias(DEFAULT_CHANNEL_LAYER)
+
+#: The layer of the message whose consumer runs in this context, if any: the runner
+#: sets it (``token = consuming.set(layer)`` ... ``consuming.reset(token)``).
+consuming: ContextVar[Any] = ContextVar("channels_consuming", default=None)
+
+
+def consuming_layer() -> Any:
+    """Return the layer of the message being consumed in this context, or None."""
+    return consuming.get()
+
+
+class consuming_on:  # lower case: it is used like a function, as contextlib's are
+    """Make *channel_layer* the layer of names used without an alias, in this context.
+
+    The runner of a message sets :data:`consuming` around everything that
+    message's run does (signals, consumer, exception policy, callbacks); this
+    is the same for code that runs a consumer some other way.
+    """
+
+    __slots__ = ("_layer", "_token")
+
+    def __init__(self, channel_layer: Any) -> None:
+        self._layer = channel_layer
+        self._token: Token[Any] | None = None
+
+    def __enter__(self) -> None:
+        self._token = consuming.set(self._layer)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            consuming.reset(self._token)
+            self._token = None
+
+
 class _Named:
     """A name on a channel layer, resolved lazily so module-level objects read no settings."""
 
-    def __init__(self, name: str, alias: str, channel_layer: Any) -> None:
+    def __init__(self, name: str, alias: str | None, channel_layer: Any) -> None:
         self.name = name
-        self.alias = alias
+        self._alias = None if alias is CONTEXTUAL_ALIAS else alias
         self._channel_layer = channel_layer
 
     @property
+    def alias(self) -> str:
+        """The alias of the layer this name is used on now."""
+        if self._alias is not None:
+            return self._alias
+        layer = self._channel_layer if self._channel_layer is not None else consuming.get()
+        return getattr(layer, "alias", DEFAULT_CHANNEL_LAYER)
+
+    @property
     def channel_layer(self) -> Any:
-        if self._channel_layer is None:
-            return channel_layers[self.alias]
-        return self._channel_layer
+        if self._channel_layer is not None:
+            return self._channel_layer
+        if self._alias is None:
+            layer = consuming.get()
+            if layer is not None:
+                return layer
+            return channel_layers[DEFAULT_CHANNEL_LAYER]
+        return channel_layers[self._alias]
 
     def __str__(self) -> str:
         return self.name
@@ -96,7 +164,7 @@ def _channel_name(channel: Channel | str | bytes) -> str:
 
 
 class Channel(_Named):
-    """A channel on a layer (the default one unless told otherwise).
+    """A channel on *channel_layer* or *alias*'s layer, else the consumed message's or the default.
 
     ``send()`` inside a consumer waits until the consumer returns successfully;
     pass ``immediately=True`` to send at once.
@@ -105,7 +173,7 @@ class Channel(_Named):
     def __init__(
         self,
         name: str | bytes,
-        alias: str = DEFAULT_CHANNEL_LAYER,
+        alias: str = CONTEXTUAL_ALIAS,
         channel_layer: Any = None,
     ) -> None:
         super().__init__(_channel_name(name), alias, channel_layer)
@@ -125,12 +193,12 @@ class Channel(_Named):
 
 
 class Group(_Named):
-    """A named set of channels that one send reaches."""
+    """A named set of channels that one send reaches (on the layer a ``Channel`` would use)."""
 
     def __init__(
         self,
         name: str | bytes,
-        alias: str = DEFAULT_CHANNEL_LAYER,
+        alias: str = CONTEXTUAL_ALIAS,
         channel_layer: Any = None,
     ) -> None:
         if isinstance(name, bytes):

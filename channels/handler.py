@@ -1,8 +1,8 @@
 """Django's view layer over channels: ``http.request`` messages in, response chunks out.
 
 * :class:`AsgiRequest` turns an ``http.request`` message into an ``HttpRequest``
-  (it is Django's own ``ASGIRequest``, fed from the message), reading a large
-  body from its ``body_channel``.
+  (it is Django's own ``ASGIRequest``, fed from the message);
+  ``AsgiRequest.from_message`` first reads a large body from its ``body_channel``.
 * :class:`AsgiHandler` runs the middleware and views and yields the response as
   ``{"status", "headers", "content", "more_content"}`` reply messages;
   ``AsgiHandler.encode_response(response)`` does the last step alone.
@@ -74,9 +74,13 @@ class AsgiRequest(ASGIRequest):
 
     A body that came whole in the message is kept in memory, as 1.x did, so a
     request built by user code (1.x: "a view is merely another consumer") holds
-    no file. A body streamed on a ``body_channel`` is spooled to a temporary
-    file, which :meth:`close` closes; the handler calls it when the response
-    is done, and code building such a request itself should too.
+    no file and ``AsgiRequest(message)`` does no I/O. A body streamed on a
+    ``body_channel`` must be read off the layer first: :meth:`from_message`
+    (what :class:`AsgiHandler` uses) reads it, then builds the request;
+    ``AsgiRequest(message)`` on such a message still reads it, blocking, as
+    1.x's constructor did. That body is spooled to a temporary file, which
+    :meth:`close` closes; the handler calls it when the response is done, and
+    code building such a request itself should too.
     """
 
     #: 1.x views raise ``request.ResponseLater`` (it is :exc:`~channels.exceptions.ResponseLater`).
@@ -85,24 +89,43 @@ class AsgiRequest(ASGIRequest):
     #: Seconds to wait for each chunk of a body sent on a body channel (then 408).
     body_receive_timeout = 60
 
-    def __init__(self, message: Any) -> None:
-        content = message.content
-        self.message = message
-        #: The :class:`~channels.Channel` to answer on (None without one), as in 1.x.
-        self.reply_channel = message.reply_channel
-        scope = {key: value for key, value in content.items() if key != "body"}
-        if isinstance(scope.get("headers"), Mapping):
-            scope["headers"] = old_style_headers(scope["headers"])
-        scope.setdefault("method", "GET")
-        scope.setdefault("path", "/")
-        body_file = self._read_body(message)
+    def __init__(self, message: Any, body_file: IO[bytes] | None = None) -> None:
+        """Build the request of *message*, whose body is *body_file* if it was read already.
+
+        Without *body_file* the body is read here (see the class docstring
+        for when that blocks). *body_file* is closed if building fails.
+        """
+        if body_file is None:
+            body_file = self.read_body(message)
         try:
+            content = message.content
+            self.message = message
+            #: The :class:`~channels.Channel` to answer on (None without one), as in 1.x.
+            self.reply_channel = message.reply_channel
+            scope = {key: value for key, value in content.items() if key != "body"}
+            if isinstance(scope.get("headers"), Mapping):
+                scope["headers"] = old_style_headers(scope["headers"])
+            scope.setdefault("method", "GET")
+            scope.setdefault("path", "/")
             super().__init__(scope, body_file)
         except BaseException:
             body_file.close()
             raise
 
-    def _read_body(self, message: Any) -> IO[bytes]:
+    @classmethod
+    def from_message(cls, message: Any) -> AsgiRequest:
+        """Read the body of *message* (from its body channel: blocking I/O), then build it."""
+        return cls(message, cls.read_body(message))
+
+    @classmethod
+    def read_body(cls, message: Any) -> IO[bytes]:
+        """Return the whole body of *message* as a file.
+
+        A body that came in the message is wrapped without I/O; one on a
+        ``body_channel`` is received chunk by chunk, each within
+        :attr:`body_receive_timeout` (else :exc:`~channels.exceptions.RequestTimeout`;
+        a client that went away raises :exc:`~channels.exceptions.RequestAborted`).
+        """
         body = message.content.get("body") or b""
         body_channel = message.content.get("body_channel")
         if not body_channel:
@@ -112,18 +135,20 @@ class AsgiRequest(ASGIRequest):
         )
         try:
             body_file.write(body)
-            self._receive_body(message, body_channel, body_file)
+            cls._receive_body(message, body_channel, body_file)
         except BaseException:
             body_file.close()
             raise
         body_file.seek(0)
         return body_file
 
-    def _receive_body(self, message: Any, body_channel: str, body_file: Any) -> None:
+    @classmethod
+    def _receive_body(cls, message: Any, body_channel: str, body_file: Any) -> None:
         """Append the chunks sent on *body_channel* to *body_file*, until the last one."""
         while True:
-            deadline = time.monotonic() + self.body_receive_timeout
-            channel, chunk = None, None
+            deadline = time.monotonic() + cls.body_receive_timeout
+            channel: str | None = None
+            chunk: Any = None
             while channel is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -181,7 +206,7 @@ class AsgiHandler(base.BaseHandler):
         signals.request_started.send(sender=type(self), message=message)
         request = None
         try:
-            request = self.request_class(message)
+            request = self.request_class.from_message(message)
         except UnicodeDecodeError:
             logger.warning("Bad request: undecodable data in %s", message.content.get("path"))
             response: http.HttpResponseBase = http.HttpResponseBadRequest()
@@ -195,7 +220,8 @@ class AsgiHandler(base.BaseHandler):
         if isinstance(response, HttpResponseLater):
             # Some other consumer answers on this reply channel (long polling).
             response.close()
-            request.close()
+            if request is not None:  # it is: only a view returns HttpResponseLater
+                request.close()
             return
         try:
             # Closing the response fires request_finished, as Django's handlers do.

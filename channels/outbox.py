@@ -5,7 +5,7 @@ The worker opens an :class:`Outbox` around each consumer. ``Channel.send`` and
 worker flushes it when the consumer returns and drops it when it raises.
 (1.x sent the queue even then; we keep it only for a raised
 ``ChannelSocketException``, which is an answer rather than a failure: see
-``channels.worker.keeps_sends``. A failed consumer's half-done sends would
+``channels.runner.keeps_sends``. A failed consumer's half-done sends would
 announce work whose session changes were not saved.)
 Outside a consumer (views, management commands, shells) there is no outbox
 and sends go straight to the layer. A context variable, unlike a thread-local,
@@ -33,6 +33,14 @@ _current: ContextVar[Outbox | None] = ContextVar("channels_outbox", default=None
 def current_outbox() -> Outbox | None:
     """Return the outbox of the consumer running in this context, if any."""
     return _current.get()
+
+
+def _report_failed_send(target: str, exc: Exception) -> None:
+    """Log a queued send that did not go out (the worker carries on)."""
+    if isinstance(exc, ChannelFull):
+        logger.error("Dropped a message to %s: the channel stayed full", target)
+    else:
+        logger.error("Could not send a message to %s", target, exc_info=exc)
 
 
 class Outbox:
@@ -77,7 +85,8 @@ class Outbox:
         """Forget every queued send (the consumer raised); callbacks still run at the flush."""
         self.pending.clear()
 
-    def _run_callbacks(self) -> None:
+    def run_callbacks(self) -> None:
+        """Run (once) the callbacks registered so far; one that fails is logged, not raised."""
         callbacks, self.callbacks = self.callbacks, []
         for callback in callbacks:
             try:
@@ -85,26 +94,28 @@ class Outbox:
             except Exception:
                 logger.exception("A callback after a consumer's sends failed")
 
-    def flush(self) -> None:
-        """Send everything queued, retrying full channels for a bounded time."""
+    def send_pending(self) -> None:
+        """Send everything queued, retrying full channels for a bounded time; no callbacks."""
         pending, self.pending = self.pending, []
         for layer, method, target, content in pending:
             try:
                 send = functools.partial(getattr(layer, method), target, content)
                 send_when_room(send, self.full_retry_deadline)
-            except ChannelFull:
-                logger.error("Dropped a message to %s: the channel stayed full", target)
-            except Exception:
-                logger.exception("Could not send a message to %s", target)
-        self._run_callbacks()
+            except Exception as exc:
+                _report_failed_send(target, exc)
 
-    def flush_and_poll(self, layer: Any, channels: list[str]) -> tuple[str | None, Any]:
-        """Flush, and take a message waiting on *channels* of *layer* in the same round trip.
+    def flush(self) -> None:
+        """Send everything queued (see :meth:`send_pending`), then run the callbacks."""
+        self.send_pending()
+        self.run_callbacks()
+
+    def send_and_poll(self, layer: Any, channels: list[str]) -> tuple[str | None, Any]:
+        """Send everything queued, and take a message waiting on *channels* of *layer* with it.
 
         The worker's way to finish a consumer: when every queued send is a plain
         send on *layer*, each to a different channel, the sends and the pop
         share one round trip (see ``send_then_poll``). Returns ``(None, None)``
-        if nothing was taken.
+        if nothing was taken (then nothing was asked for). Callbacks do not run.
         """
         pending = self.pending
         if (
@@ -114,7 +125,7 @@ class Outbox:
             # message and retry an earlier one. Several to one channel go one by one.
             or len({item[2] for item in pending}) < len(pending)
         ):
-            self.flush()
+            self.send_pending()
             return None, None
         self.pending = []
         errors, received = layer.send_then_poll([item[2:] for item in pending], channels)
@@ -122,20 +133,22 @@ class Outbox:
             if isinstance(error, ChannelFull):
                 self.pending.append(item)  # retried below, for a bounded time
             elif error is not None:
-                logger.error("Could not send a message to %s", item[2], exc_info=error)
-        self.flush()
+                _report_failed_send(item[2], error)
+        self.send_pending()
         return received
 
-    async def aflush(self) -> None:
-        """Async twin of :meth:`flush`."""
+    async def asend_pending(self) -> None:
+        """Async twin of :meth:`send_pending`."""
         pending, self.pending = self.pending, []
         for layer, method, target, content in pending:
             try:
                 asend = functools.partial(getattr(layer, "a" + method), target, content)
                 await asend_when_room(asend, self.full_retry_deadline)
-            except ChannelFull:
-                logger.error("Dropped a message to %s: the channel stayed full", target)
-            except Exception:
-                logger.exception("Could not send a message to %s", target)
+            except Exception as exc:
+                _report_failed_send(target, exc)
+
+    async def aflush(self) -> None:
+        """Async twin of :meth:`flush`: the callbacks, which are sync, run in a thread."""
+        await self.asend_pending()
         if self.callbacks:
-            await sync_to_async(self._run_callbacks)()
+            await sync_to_async(self.run_callbacks)()

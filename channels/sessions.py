@@ -1,7 +1,10 @@
 """Sessions for consumers: per connection (``channel_session``) and from HTTP (``http_session``).
 
-One unit, :class:`ChannelSessions`, loads and saves sessions through Django's
-public session API; the decorators below are thin layers over it.
+:class:`ChannelSessions` loads and saves sessions through Django's public
+session API; :class:`SessionScope` is the one unit that opens the sessions a
+consumer asks for on its message and closes them after it. Each decorator
+below (and in :mod:`channels.auth` and :mod:`channels.ordering`) is a
+:class:`SessionScope` plus, at most, a line of its own.
 
 * ``@channel_session`` gives ``message.channel_session``: a Django session
   keyed by the reply channel (through a keyed hash, so the key reveals
@@ -12,19 +15,18 @@ public session API; the decorators below are thin layers over it.
   (sockets on another domain), or ``None``.
 * ``@channel_and_http_session`` remembers the HTTP session key on connect so
   later frames, which carry no cookies, get ``message.http_session`` too.
-* ``@enforce_ordering`` runs a connection's messages in their ``order``.
+* ``@enforce_ordering`` runs a connection's messages in their ``order``; it
+  lives in :mod:`channels.ordering` and is importable from here, as in 1.x.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import inspect
-import logging
 from collections.abc import Callable
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -34,13 +36,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
 
-from .backoff import send_when_room
-from .channel import Channel
-from .exceptions import ChannelFull, ConsumeLater
 from .message import Message
-from .outbox import current_outbox
 
-logger = logging.getLogger("channels.sessions")
+if TYPE_CHECKING:  # at run time these come from __getattr__ below, which avoids an import cycle
+    from .ordering import CONNECTED_KEY as CONNECTED_KEY
+    from .ordering import NEXT_ORDER_KEY as NEXT_ORDER_KEY
+    from .ordering import ORIGINAL_CHANNEL_KEY as ORIGINAL_CHANNEL_KEY
+    from .ordering import RELEASE_DEADLINE as RELEASE_DEADLINE
+    from .ordering import enforce_ordering as enforce_ordering
+    from .ordering import wait_channel as wait_channel
 
 Consumer = Callable[..., Any]
 
@@ -143,7 +147,7 @@ def find_message(args: tuple[Any, ...]) -> Message:
     raise ValueError("This decorator only works on consumers called with a Message")
 
 
-def _consumer_decorator(
+def around_consumer(
     before: Callable[[Message], Any],
     after: Callable[[Message, Any, bool], None],
     runs: Callable[[Any], bool] = lambda state: True,
@@ -152,6 +156,8 @@ def _consumer_decorator(
 
     *before* returns a state handed to *after*, with whether the consumer
     succeeded; if ``runs(state)`` is false the consumer (and *after*) is skipped.
+    Around an ``async def`` consumer both run in ``sync_to_async``'s thread,
+    as the database calls they make must.
     """
 
     def decorator(func: Consumer) -> Consumer:
@@ -192,200 +198,130 @@ def _consumer_decorator(
     return decorator
 
 
-def _open_channel_session(message: Message) -> bool:
-    """Attach the channel session; return True if this call opened it (and must close it)."""
-    if message.channel_session is not None:
-        return False
-    if message.reply_channel is None:
-        raise ValueError(
-            f"channel_session needs a message with a reply_channel; {message.channel.name} "
-            "messages have none"
+class Opened(NamedTuple):
+    """Which sessions one :meth:`SessionScope.open` attached (so its close closes only those)."""
+
+    channel: bool
+    http: bool
+
+
+class SessionScope:
+    """The sessions a consumer gets on its message: opened before it runs, closed after.
+
+    * *channel*: ``message.channel_session``, the reply channel's session,
+      saved after a consumer that succeeded if it changed, and deleted after
+      ``websocket.disconnect`` (the socket is gone; so is its state).
+    * *http*: ``message.http_session``, the session of the message's
+      ``session_key`` query parameter or session cookie (or None), saved
+      after a consumer that succeeded if it changed.
+    * *remember_http* (with *channel*): the HTTP session key seen on connect
+      is kept in the channel session, so later frames, which carry no
+      cookies, get ``message.http_session`` too.
+
+    A session already on the message (an outer decorator opened it) is used
+    as it is and left for its opener to close, so decorators nest.
+    """
+
+    def __init__(
+        self, *, channel: bool = False, http: bool = False, remember_http: bool = False
+    ) -> None:
+        if remember_http and not channel:
+            raise ValueError(
+                "remember_http keeps the HTTP session key in the channel session: "
+                "pass channel=True with it"
+            )
+        self.channel = channel
+        self.http = http or remember_http
+        self.remember_http = remember_http
+
+    def __repr__(self) -> str:
+        return (
+            f"SessionScope(channel={self.channel}, http={self.http}, "
+            f"remember_http={self.remember_http})"
         )
-    message.channel_session = sessions.channel_session(message.reply_channel.name)
-    return True
+
+    def open(self, message: Message) -> Opened:
+        """Attach the sessions of this scope to *message*; return which this call opened."""
+        opened_channel = self.channel and self._open_channel(message)
+        opened_http = False
+        if self.http and message.http_session is None:
+            if self.remember_http:
+                key = session_key_from(message.content)
+                if key:
+                    message.channel_session[HTTP_SESSION_KEY] = key
+                else:
+                    key = message.channel_session.get(HTTP_SESSION_KEY)
+            else:
+                key = session_key_from(message.content)
+            message.http_session = sessions.http_session_by_key(key)
+            opened_http = message.http_session is not None
+        return Opened(opened_channel, opened_http)
+
+    @staticmethod
+    def _open_channel(message: Message) -> bool:
+        if message.channel_session is not None:
+            return False
+        if message.reply_channel is None:
+            raise ValueError(
+                f"channel_session needs a message with a reply_channel; {message.channel.name} "
+                "messages have none"
+            )
+        message.channel_session = sessions.channel_session(message.reply_channel.name)
+        return True
+
+    @staticmethod
+    def close(message: Message, opened: Opened, succeeded: bool) -> None:
+        """Save (or, after a disconnect, delete) the sessions that :meth:`open` opened."""
+        if opened.http and succeeded and message.http_session is not None:
+            sessions.save(message.http_session)
+        if opened.channel and message.channel_session is not None:
+            if message.channel.name == "websocket.disconnect":
+                message.channel_session.delete()
+            elif succeeded:
+                sessions.save(message.channel_session)
+
+    def decorator(
+        self, then: Callable[[Message], None] | None = None
+    ) -> Callable[[Consumer], Consumer]:
+        """Return a decorator giving consumers this scope; *then* runs once it is open."""
+
+        def before(message: Message) -> Opened:
+            opened = self.open(message)
+            if then is not None:
+                then(message)
+            return opened
+
+        return around_consumer(before, self.close)
 
 
-def _close_channel_session(message: Message, opened: bool, succeeded: bool) -> None:
-    if not opened or message.channel_session is None:
-        return
-    if message.channel.name == "websocket.disconnect":
-        message.channel_session.delete()  # the socket is gone; so is its state
-    elif succeeded:
-        sessions.save(message.channel_session)
-
-
-channel_session = _consumer_decorator(_open_channel_session, _close_channel_session)
+channel_session = SessionScope(channel=True).decorator()
 channel_session.__doc__ = "Give the consumer ``message.channel_session``, saved after it."
 
-
-def _open_http_session(message: Message) -> bool:
-    if message.http_session is not None:
-        return False
-    message.http_session = sessions.http_session(message.content)
-    return True
-
-
-def _close_http_session(message: Message, opened: bool, succeeded: bool) -> None:
-    if opened and succeeded and message.http_session is not None:
-        sessions.save(message.http_session)
-
-
-http_session = _consumer_decorator(_open_http_session, _close_http_session)
+http_session = SessionScope(http=True).decorator()
 http_session.__doc__ = "Give the consumer ``message.http_session`` (or None), from cookies."
 
-
-def _open_both(message: Message) -> tuple[bool, bool]:
-    opened_channel = _open_channel_session(message)
-    opened_http = False
-    if message.http_session is None:
-        key = session_key_from(message.content)
-        if key:
-            message.channel_session[HTTP_SESSION_KEY] = key
-        else:
-            key = message.channel_session.get(HTTP_SESSION_KEY)
-        message.http_session = sessions.http_session_by_key(key)
-        opened_http = message.http_session is not None
-    return opened_channel, opened_http
-
-
-def _close_both(message: Message, opened: tuple[bool, bool], succeeded: bool) -> None:
-    _close_http_session(message, opened[1], succeeded)
-    _close_channel_session(message, opened[0], succeeded)
-
-
-channel_and_http_session = _consumer_decorator(_open_both, _close_both)
+channel_and_http_session = SessionScope(channel=True, remember_http=True).decorator()
 channel_and_http_session.__doc__ = (
     "Give the consumer both sessions; the HTTP one is remembered from connect on."
 )
 
-
-# Ordering ------------------------------------------------------------------
-
-NEXT_ORDER_KEY = "__channels_next_order"
-CONNECTED_KEY = "__channels_connected"
-ORIGINAL_CHANNEL_KEY = "__channels_original_channel"
-
-
-def wait_channel(reply_channel: str, order: int | None = None) -> str:
-    """Return where a connection's early messages wait for their turn.
-
-    Under strict ordering each waits on a channel of its own order, so passing
-    the turn takes exactly the next message; under slight ordering all of a
-    connection's early messages wait together for its connect.
-    """
-    name = "channels.wait." + hashlib.sha256(reply_channel.encode()).hexdigest()[:40]
-    return name if order is None else f"{name}.{order}"
+#: What :mod:`channels.ordering` defines and 1.x code imports from here.
+_FROM_ORDERING = {
+    "CONNECTED_KEY",
+    "NEXT_ORDER_KEY",
+    "ORIGINAL_CHANNEL_KEY",
+    "RELEASE_DEADLINE",
+    "enforce_ordering",
+    "wait_channel",
+}
 
 
-def _ordering(message: Message, slight: bool) -> tuple[bool, bool]:
-    """Return (run it now, this run advances the order)."""
-    order = message.content.get("order")
-    if order is None:
-        raise ValueError(
-            f"enforce_ordering needs messages with an 'order' key; {message.channel.name} "
-            "messages have none"
-        )
-    session = message.channel_session
-    if slight:
-        if order == 0:
-            return True, True
-        return bool(session.get(CONNECTED_KEY)), False
-    return order == session.get(NEXT_ORDER_KEY, 0), True
+def __getattr__(name: str) -> Any:
+    # channels.ordering builds on this module, so importing it here at the
+    # top would be a cycle; 1.x's ``from channels.sessions import
+    # enforce_ordering`` arrives here instead.
+    if name in _FROM_ORDERING:
+        from . import ordering
 
-
-def _wait_channel_of(message: Message, slight: bool) -> str:
-    return wait_channel(message.reply_channel.name, None if slight else message.content["order"])
-
-
-def _park(message: Message, slight: bool) -> None:
-    """Put an early message on its wait channel."""
-    content = dict(message.content)
-    content[ORIGINAL_CHANNEL_KEY] = message.channel.name
-    waiting = Channel(_wait_channel_of(message, slight), channel_layer=message.channel_layer)
-    try:
-        waiting.send(content, immediately=True)
-    except ChannelFull as exc:
-        # Never drop it (its turn would never come): back of its own channel instead.
-        raise ConsumeLater from exc
-
-
-#: Seconds a released message keeps trying to get back on a full channel.
-RELEASE_DEADLINE = 30.0
-
-
-def _resend(layer: Any, waiting: str, content: dict[str, Any]) -> None:
-    """Put a released message back on its own channel, waiting while that is full."""
-    original = content.pop(ORIGINAL_CHANNEL_KEY)
-    try:
-        send_when_room(lambda: layer.send(original, content), RELEASE_DEADLINE)
-    except ChannelFull:
-        logger.error("%s stayed full: a released message waits again", original)
-        layer.send(waiting, {**content, ORIGINAL_CHANNEL_KEY: original})
-
-
-def _release_waiting(message: Message, slight: bool) -> None:
-    """Send the message whose turn it is (slight: every parked one) back to its channel."""
-    layer = message.channel_layer
-    if slight:
-        waiting = wait_channel(message.reply_channel.name)
-    else:
-        next_order = message.channel_session.get(NEXT_ORDER_KEY, 0)
-        waiting = wait_channel(message.reply_channel.name, next_order)
-    while True:
-        channel, content = layer.receive([waiting])
-        if channel is None:
-            return
-        _resend(layer, waiting, content)
-        if not slight:
-            return
-
-
-def enforce_ordering(func: Consumer | None = None, *, slight: bool = False) -> Any:
-    """Run a connection's messages in ``order``, whichever worker takes them.
-
-    A message that comes early waits on a per-connection wait channel and is
-    sent back when the message before it has been consumed; nothing spins.
-    With ``slight=True`` only ``websocket.connect`` goes first; the rest run
-    in any order after it. Put it on the connect consumer too.
-    """
-
-    def before(message: Message) -> tuple[bool, bool, bool]:
-        opened = _open_channel_session(message)
-        run, advances = _ordering(message, slight)
-        if not run:
-            _park(message, slight)
-            # The message before may have finished while we parked: look again.
-            message.channel_session = sessions.channel_session(message.reply_channel.name)
-            if _ordering(message, slight)[0]:
-                _release_waiting(message, slight)
-        return opened, run, advances
-
-    def after(message: Message, state: tuple[bool, bool, bool], succeeded: bool) -> None:
-        opened, _, advances = state
-        session = message.channel_session
-        disconnect = message.channel.name == "websocket.disconnect"
-        if advances:
-            # A failed consumer still used its turn, or the socket would stall.
-            session[NEXT_ORDER_KEY] = message.content["order"] + 1
-            if message.content["order"] == 0:
-                session[CONNECTED_KEY] = True
-
-        def pass_the_turn() -> None:
-            # Only once this message's sends are out may the next one run, or its
-            # replies could overtake ours.
-            if not disconnect:
-                session.save()
-            _release_waiting(message, slight)
-            if opened and disconnect:
-                session.delete()
-
-        outbox = current_outbox()
-        if outbox is None:
-            pass_the_turn()
-        else:
-            outbox.call_after_flush(pass_the_turn)
-
-    decorator = _consumer_decorator(before, after, runs=lambda state: state[1])
-    if func is not None:
-        return decorator(func)
-    return decorator
+        return getattr(ordering, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

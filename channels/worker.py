@@ -1,9 +1,9 @@
 """The worker: take messages off the layer and run their consumers.
 
 Each worker thread blocks on one receive over every routed channel (no
-polling), matches the message, and runs the consumer inside an
-:class:`~channels.outbox.Outbox`, so its sends go out only if it succeeds.
-One raise is an answer, not a failure, and keeps the sends: a
+polling), matches the message, and hands it to a :class:`~channels.runner.Runner`,
+which runs the consumer inside an :class:`~channels.outbox.Outbox`, so its
+sends go out only if it succeeds. One raise is an answer, not a failure, and keeps the sends: a
 :class:`~channels.exceptions.ChannelSocketException`, whose ``run(message)``
 then acts on the socket (1.x sent a consumer's sends even when it failed; we
 do so only for this). A ``websocket.connect`` consumer that fails has its
@@ -20,35 +20,24 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import fnmatch
-import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
-
-from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from .layers.outage import OutageReport
 from .message import Message
-from .outbox import Outbox
 from .routing import Router
-from .signals import consumer_finished, consumer_started, worker_ready
-from .unanswered import ConnectWatch, answer_server_error, replied
+from .runner import Runner, Taken, consumer_name, is_async_consumer, keeps_sends
+from .signals import worker_ready
+
+__all__ = ["Worker", "consumer_name", "filter_channels", "keeps_sends"]
 
 logger = logging.getLogger("channels.worker")
 
 Callback = Callable[[str, Message, Any], None]
-
-#: Whether the consumer whose exception is being handled sent to its reply channel first.
-_replied: ContextVar[bool] = ContextVar("channels_worker_replied", default=False)
-
-
-def consumer_name(consumer: Any) -> str:
-    module = getattr(consumer, "__module__", None)
-    name = getattr(consumer, "__qualname__", None) or type(consumer).__qualname__
-    return f"{module}.{name}" if module else name
+#: A routed message: the message, its consumer and the consumer's keyword arguments.
+Routed = tuple[Message, Any, dict[str, Any]]
 
 
 def filter_channels(
@@ -69,40 +58,17 @@ def _filtered(channels: Iterable[str], only: list[str], exclude: list[str]) -> l
     ]
 
 
-def _is_async(consumer: Any) -> bool:
-    try:
-        return _is_async_cached(consumer)
-    except TypeError:  # an unhashable callable
-        return _is_async_uncached(consumer)
-
-
-def _is_async_uncached(consumer: Any) -> bool:
-    if isinstance(consumer, type):  # a class is called to make an instance, not awaited
-        return False
-    return iscoroutinefunction(consumer) or iscoroutinefunction(
-        getattr(consumer, "__call__", None)  # noqa: B004 - async __call__ on instances
-    )
-
-
-def keeps_sends(exc: Exception) -> bool:
-    """Return True if a consumer that raised *exc* still sends what it queued.
-
-    A ``ChannelSocketException`` is how a consumer answers (an error frame,
-    then a close), so its sends are part of the answer. Anything else is a
-    failure, and a failed consumer sends nothing: see :mod:`channels.outbox`.
-    """
-    return isinstance(exc, ChannelSocketException)
-
-
-# Routing is fixed for a worker's life: look each consumer up once.
-_is_async_cached = functools.lru_cache(maxsize=1024)(_is_async_uncached)
-
-
 class Worker:
-    """Serve a channel layer's routing with *threads* receive loops."""
+    """Serve a channel layer's routing with *threads* receive loops.
+
+    The worker owns threads, receive loops and the event loop of ``async def``
+    consumers; running one message is its :attr:`runner`'s job.
+    """
 
     #: Times ``ConsumeLater`` may put a message back before it is dropped.
     message_retries = 10
+    #: What runs each message (signals, outbox, exception policy).
+    runner_class: type[Runner] = Runner
     #: Seconds one blocking receive waits; a stop request is seen within this.
     receive_timeout = 1.0
     #: Longest pause between attempts to reach a layer that is down.
@@ -147,7 +113,8 @@ class Worker:
         self._async_pending: set[concurrent.futures.Future[None]] = set()
         # Idents of the threads running a sync consumer now (set ops are atomic).
         self._busy: set[int] = set()
-        self._connect_watch = ConnectWatch()
+        self.runner = self.runner_class(sender=type(self), message_retries=self.message_retries)
+        self._poll = self._poll_channels  # bound once: it is asked after every sync consumer
         self.outage = OutageReport(logger, repr(getattr(channel_layer, "alias", channel_layer)))
 
     def apply_channel_filters(self, channels: Iterable[str]) -> list[str]:
@@ -236,92 +203,51 @@ class Worker:
 
     # Handling one message ------------------------------------------------
 
-    def handle(self, channel: str, content: dict[str, Any]) -> tuple[str | None, Any]:
+    def route(self, channel: str, content: dict[str, Any]) -> Routed | None:
+        """Return the message made of *content* with its consumer and kwargs, or None."""
+        message = Message(content, channel, self.channel_layer)
+        found = self.router.match(message)
+        if found is None:
+            logger.debug("No route for a message on %s; dropped", channel)
+            return None
+        return message, found[0], found[1]
+
+    def handle(self, channel: str, content: dict[str, Any]) -> Taken:
         """Route one message and run (or schedule) its consumer.
 
         Returns the next message when a sync consumer's sends could take it
         in the same round trip, else ``(None, None)``.
         """
-        message = Message(content, channel, self.channel_layer)
-        found = self.router.match(message)
-        if found is None:
-            logger.debug("No route for a message on %s; dropped", channel)
+        routed = self.route(channel, content)
+        if routed is None:
             return None, None
-        consumer, kwargs = found
+        message, consumer, kwargs = routed
         if self.callback is not None:
             self.callback(channel, message, consumer)
-        if _is_async(consumer):
+        if is_async_consumer(consumer):
             future = asyncio.run_coroutine_threadsafe(
-                self._run_async(consumer, message, kwargs), self._event_loop()
+                self.runner.arun(consumer, message, kwargs), self._event_loop()
             )
             self._async_pending.add(future)
-            future.add_done_callback(self._async_pending.discard)
+            future.add_done_callback(self._async_done)
             return None, None
-        return self._run_sync(consumer, message, kwargs)
-
-    def _run_sync(
-        self, consumer: Any, message: Message, kwargs: dict[str, Any]
-    ) -> tuple[str | None, Any]:
-        consumer_started.send(sender=type(self), message=message)
-        outbox = Outbox()
-        taken: tuple[str | None, Any] = (None, None)
         thread = threading.get_ident()
         self._busy.add(thread)
         try:
-            try:
-                with outbox:
-                    consumer(message, **kwargs)
-            except Exception as exc:
-                sent = replied(outbox, message)
-                if keeps_sends(exc):
-                    outbox.flush()
-                else:
-                    outbox.discard()
-                token = _replied.set(sent)
-                try:
-                    self.handle_exception(exc, consumer, message)
-                finally:
-                    _replied.reset(token)
-            else:
-                if message.channel.name == "websocket.connect":
-                    self._connect_watch.check(outbox, consumer_name(consumer), message)
-            if self._stopping.is_set() or not self.poll_with_sends:
-                outbox.flush()
-            else:
-                taken = outbox.flush_and_poll(self.channel_layer, self.channels)
+            return self.runner.run(consumer, message, kwargs, self._poll)
         finally:
             self._busy.discard(thread)
-            outbox.discard()  # only left over when a BaseException cut the run short
-            outbox.flush()  # its callbacks still run
-            try:
-                consumer_finished.send(sender=type(self), message=message)
-            except Exception:  # the message taken above must not be lost
-                logger.exception("A consumer_finished receiver failed")
-        return taken
 
-    async def _run_async(self, consumer: Any, message: Message, kwargs: dict[str, Any]) -> None:
-        await sync_to_async(consumer_started.send)(sender=type(self), message=message)
-        outbox = Outbox()
-        try:
-            with outbox:
-                await consumer(message, **kwargs)
-        except Exception as exc:
-            sent = replied(outbox, message)
-            if keeps_sends(exc):
-                await outbox.aflush()
-            else:
-                outbox.discard()
-            token = _replied.set(sent)
-            try:
-                await sync_to_async(self.handle_exception)(exc, consumer, message)
-            finally:
-                _replied.reset(token)
-        else:
-            if message.channel.name == "websocket.connect":
-                self._connect_watch.check(outbox, consumer_name(consumer), message)
-        finally:
-            await outbox.aflush()
-            await sync_to_async(consumer_finished.send)(sender=type(self), message=message)
+    def _async_done(self, future: concurrent.futures.Future[None]) -> None:
+        self._async_pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            logger.error("Failed to handle a message", exc_info=future.exception())
+
+    def _poll_channels(self) -> list[str] | None:
+        """Where a sync consumer's sends may take the next message from (None: nowhere)."""
+        if self._stopping.is_set() or not self.poll_with_sends:
+            return None
+        return self.channels
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
@@ -332,82 +258,3 @@ class Worker:
                 )
                 self._loop_thread.start()
         return self._loop
-
-    def handle_exception(self, exc: Exception, consumer: Any, message: Message) -> None:
-        """Deal with an exception a consumer raised; never re-raise it."""
-        channel = message.channel.name
-        if isinstance(exc, ConsumeLater):
-            self.consume_later(message)
-        elif isinstance(exc, ChannelSocketException):
-            try:
-                exc.run(message)
-            except Exception:
-                logger.exception(
-                    "%s raised %s on %s, and its run() failed",
-                    consumer_name(consumer),
-                    type(exc).__name__,
-                    channel,
-                )
-                if channel == "websocket.connect":
-                    self.refuse(message)
-        elif isinstance(exc, DenyConnection):
-            if channel == "websocket.connect" and message.reply_channel is not None:
-                message.reply_channel.send({"close": True}, immediately=True)
-            else:
-                logger.error(
-                    "%s raised DenyConnection on %s; it only works on websocket.connect",
-                    consumer_name(consumer),
-                    channel,
-                )
-        else:
-            logger.exception(
-                "Error in consumer %s for a message on %s",
-                consumer_name(consumer),
-                channel,
-                exc_info=exc,
-            )
-            if channel == "websocket.connect":
-                self.refuse(message)
-            elif channel == "http.request" and not _replied.get():
-                self.answer_server_error(exc, message)
-
-    def answer_server_error(self, exc: Exception, message: Message) -> None:
-        """Answer the request of a failed ``http.request`` consumer with a 500, at once.
-
-        Under ``DEBUG`` it is Django's technical 500 page, as a view's error
-        gets; else Django's ``server_error`` page. Without this the client
-        would wait for the interface server's timeout, then get a 503.
-        """
-        try:
-            answer_server_error(exc, message)
-        except Exception:
-            logger.exception("Could not answer a failed http.request with a 500")
-
-    def refuse(self, message: Message) -> None:
-        """Refuse the socket of a failed ``websocket.connect`` (403), or close it if open.
-
-        Its accept, if it queued one, was dropped with its other sends; without
-        this the client would wait for the handshake timeout.
-        """
-        if message.reply_channel is None:
-            return
-        try:
-            message.reply_channel.send({"close": True}, immediately=True)
-        except Exception:
-            logger.exception("Could not refuse the socket of a failed websocket.connect")
-
-    def consume_later(self, message: Message) -> None:
-        """Put *message* back at the end of its channel, a bounded number of times."""
-        content = dict(message.content)
-        retries = content.get("__retries__", 0) + 1
-        if retries > self.message_retries:
-            logger.warning(
-                "Dropped a message on %s: still ConsumeLater after %d retries",
-                message.channel.name,
-                self.message_retries,
-            )
-            return
-        content["__retries__"] = retries
-        outbox = Outbox()
-        outbox.add(self.channel_layer, "send", message.channel.name, content)
-        outbox.flush()

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from django.test import override_settings
+from django.utils.module_loading import import_string
 
 from channels.asgi import INMEMORY_BACKEND, REDIS_BACKEND, ChannelLayerWrapper, channel_layers
 from channels.exceptions import (
@@ -226,8 +227,7 @@ def test_the_1x_redis_local_layer_is_the_redis_layer(
     config = {"hosts": [redis_url], "prefix": unique_prefix}
     with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": backend, "CONFIG": config}}):
         layer = channel_layers["default"]
-        kind = type(layer.channel_layer)
-        assert f"{kind.__module__}.{kind.__name__}" == REDIS_BACKEND
+        assert type(layer.channel_layer) is import_string(REDIS_BACKEND)
         layer.send("local.test", {"n": 1})  # a normal channel: through Redis, like the rest
         assert layer.receive(["local.test"]) == ("local.test", {"n": 1})
 

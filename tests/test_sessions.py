@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -21,9 +23,18 @@ from channels.auth import (
     http_session_user,
 )
 from channels.checks import check_session_engine
+from channels.message import Message
 from channels.routing import route
 from channels.security.websockets import allowed_hosts_only
-from channels.sessions import ChannelSessions, channel_session, enforce_ordering, http_session
+from channels.sessions import (
+    ChannelSessions,
+    Opened,
+    SessionScope,
+    channel_session,
+    enforce_ordering,
+    http_session,
+    session_for_reply_channel,
+)
 from tests.logwatch import watch_logs
 from tests.project.tutorial import persisting
 from tests.workers import RunWorker, expect
@@ -389,3 +400,65 @@ def test_channel_session_needs_a_reply_channel(
         logs.wait_for("needs a message with a reply_channel")
     send(layer, "ping", new_reply())
     assert reply_of(layer) == {"pong": 1}
+
+
+# The session unit and the ordering module --------------------------------------------
+
+
+def test_ordering_has_its_own_module_and_keeps_its_1x_import_path() -> None:
+    from channels import ordering, sessions
+
+    assert sessions.enforce_ordering is ordering.enforce_ordering
+    assert sessions.wait_channel is ordering.wait_channel
+    assert sessions.NEXT_ORDER_KEY == ordering.NEXT_ORDER_KEY
+    with pytest.raises(AttributeError, match="no_such_name"):
+        sessions.no_such_name  # noqa: B018 - the lookup is the test
+
+
+def test_the_ordering_module_can_be_imported_before_the_sessions_module() -> None:
+    code = (
+        "import channels.ordering, channels.sessions; "
+        "assert channels.sessions.enforce_ordering is channels.ordering.enforce_ordering"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_session_scope_that_remembers_the_http_session_needs_the_channel_session() -> None:
+    with pytest.raises(ValueError, match="pass channel=True"):
+        SessionScope(remember_http=True)
+
+
+def test_a_session_scope_closes_only_the_sessions_it_opened(layer: ChannelLayerWrapper) -> None:
+    """Nested decorators share one session; the outermost saves it, once the consumer succeeded."""
+    reply = new_reply()
+    message = Message({"reply_channel": reply, "path": "/"}, "websocket.receive", layer)
+    scope = SessionScope(channel=True, http=True)
+    outer = scope.open(message)
+    inner = scope.open(message)
+    assert outer == Opened(channel=True, http=False)  # no cookie: no HTTP session to open
+    assert inner == Opened(channel=False, http=False)
+    message.channel_session["seen"] = True
+    scope.close(message, inner, succeeded=True)
+    assert "seen" not in session_for_reply_channel(reply)
+    scope.close(message, outer, succeeded=False)
+    assert "seen" not in session_for_reply_channel(reply)
+    scope.close(message, outer, succeeded=True)
+    assert session_for_reply_channel(reply)["seen"] is True
+
+
+def test_a_session_scope_deletes_the_channel_session_after_a_disconnect(
+    layer: ChannelLayerWrapper,
+) -> None:
+    reply = new_reply()
+    session = session_for_reply_channel(reply)
+    session["kept"] = "until the socket goes"
+    session.save()
+    message = Message({"reply_channel": reply, "path": "/"}, "websocket.disconnect", layer)
+    scope = SessionScope(channel=True)
+    opened = scope.open(message)
+    assert message.channel_session["kept"] == "until the socket goes"
+    scope.close(message, opened, succeeded=True)
+    assert not Session.objects.filter(session_key=ChannelSessions.key_for(reply)).exists()

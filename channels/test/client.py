@@ -15,12 +15,40 @@ from ..asgi import DEFAULT_CHANNEL_LAYER, ChannelLayerWrapper, channel_layers
 from ..channel import Group
 from ..exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from ..message import Message
+from ..runner import Runner, is_async_consumer
 from ..signals import consumer_finished, consumer_started
-from ..worker import Worker, _is_async
+from ..worker import Worker
 
-__all__ = ["Client", "InlineWorker"]
+__all__ = ["Client", "InlineRunner", "InlineWorker"]
 
 Found = tuple[Any, Message] | None
+
+
+class InlineRunner(Runner):
+    """The worker's :class:`~channels.runner.Runner`, handing a consumer's failure to the test.
+
+    ``ConsumeLater``, ``DenyConnection`` and ``ChannelSocketException`` are
+    answered as in production (a ``ChannelSocketException`` whose ``run()``
+    fails, e.g. a ``WebsocketCloseException`` outside websockets, is a
+    failure); any other exception is kept in :attr:`errors` for the caller.
+    """
+
+    def __init__(self, *, sender: type = object, message_retries: int | None = None) -> None:
+        super().__init__(sender=sender, message_retries=message_retries)
+        self.errors: list[Exception] = []
+
+    def handle_exception(
+        self, exc: Exception, consumer: Any, message: Message, replied: bool = False
+    ) -> None:
+        if isinstance(exc, ChannelSocketException):
+            try:
+                exc.run(message)
+            except Exception as failed:
+                self.errors.append(failed)
+        elif isinstance(exc, ConsumeLater | DenyConnection):
+            super().handle_exception(exc, consumer, message, replied)
+        else:
+            self.errors.append(exc)
 
 
 class InlineWorker(Worker):
@@ -36,32 +64,37 @@ class InlineWorker(Worker):
     #: It handles one message only: never take the next one off the layer.
     poll_with_sends = False
     listens = False
+    runner_class = InlineRunner
+    runner: InlineRunner
 
     def __init__(self, channel_layer: ChannelLayerWrapper) -> None:
         super().__init__(channel_layer, channel_layer.router)
-        self.errors: list[Exception] = []
         #: The consumer and message of the last :meth:`handle`, if one was routed.
         self.ran: Found = None
         #: What the consumer of the last :meth:`handle` returned (None if it raised).
         self.result: Any = None
 
-    def handle(self, channel: str, content: dict[str, Any]) -> None:
+    @property
+    def errors(self) -> list[Exception]:
+        """The failures of consumers not yet raised to the caller."""
+        return self.runner.errors
+
+    def handle(self, channel: str, content: dict[str, Any]) -> None:  # type: ignore[override]
         """Route the message and run its consumer, as ``Worker.handle`` does, then raise."""
-        message = Message(content, channel, self.channel_layer)
-        found = self.router.match(message)
         self.ran = None
         self.result = None
-        if found is None:
+        routed = self.route(channel, content)
+        if routed is None:
             return
-        consumer, kwargs = found
+        message, consumer, kwargs = routed
         self.ran = consumer, message
         with _test_connections():
-            if _is_async(consumer):
-                async_to_sync(self._run_async)(
+            if is_async_consumer(consumer):
+                async_to_sync(self.runner.arun)(
                     self._keeping_result_async(consumer), message, kwargs
                 )
             else:
-                self._run_sync(self._keeping_result(consumer), message, kwargs)
+                self.runner.run(self._keeping_result(consumer), message, kwargs)
         if self.errors:
             raise self.errors.pop()
 
@@ -80,18 +113,6 @@ class InlineWorker(Worker):
             return self.result
 
         return run
-
-    def handle_exception(self, exc: Exception, consumer: Any, message: Message) -> None:
-        # The worker's answers run as in production; a failure reaches the test.
-        if isinstance(exc, ChannelSocketException):
-            try:
-                exc.run(message)
-            except Exception as failed:  # e.g. WebsocketCloseException outside websockets
-                self.errors.append(failed)
-        elif isinstance(exc, ConsumeLater | DenyConnection):
-            super().handle_exception(exc, consumer, message)
-        else:
-            self.errors.append(exc)
 
 
 @contextmanager
