@@ -10,6 +10,11 @@ announce work whose session changes were not saved.)
 Outside a consumer (views, management commands, shells) there is no outbox
 and sends go straight to the layer. A context variable, unlike a thread-local,
 follows async consumers across ``await``.
+
+Each queued message is encoded once, when the consumer sends it
+(``layer.encode``: a bad message raises in the consumer, and a message changed
+afterwards is not what goes out), and those bytes are what the flush hands
+the layer (``send_encoded``, ``send_group_encoded``, ``send_encoded_then_poll``).
 """
 
 from __future__ import annotations
@@ -24,8 +29,13 @@ from asgiref.sync import sync_to_async
 
 from .backoff import asend_when_room, send_when_room
 from .exceptions import ChannelFull
+from .layers.base import ReceiveResult
 
 logger = logging.getLogger("channels.outbox")
+
+#: The layer methods a consumer's sends are queued for, and their encoded twins.
+_ENCODED = {"send": "send_encoded", "send_group": "send_group_encoded"}
+_AENCODED = {"send": "asend_encoded", "send_group": "asend_group_encoded"}
 
 _current: ContextVar[Outbox | None] = ContextVar("channels_outbox", default=None)
 
@@ -50,8 +60,8 @@ class Outbox:
     full_retry_deadline = 2.0
 
     def __init__(self) -> None:
-        # (layer, method name, target name, content)
-        self.pending: list[tuple[Any, str, str, dict[str, Any]]] = []
+        # (layer, method name, target name, the message as layer.encode() made it)
+        self.pending: list[tuple[Any, str, str, bytes]] = []
         self.callbacks: list[Callable[[], None]] = []
         #: (method, target) of the sends made at once (``immediately=True``) meanwhile.
         self.sent_now: set[tuple[str, str]] = set()
@@ -67,8 +77,14 @@ class Outbox:
             self._token = None
 
     def add(self, layer: Any, method: str, target: str, content: dict[str, Any]) -> None:
-        """Queue ``layer.<method>(target, content)``; *content* is copied now."""
-        self.pending.append((layer, method, target, layer.codec.snapshot(content)))
+        """Queue ``layer.<method>(target, content)``; *content* is encoded now.
+
+        *method* is ``"send"`` or ``"send_group"``. Raise what the send would
+        for a bad *content* (``TypeError``, ``MessageTooLarge``).
+        """
+        if method not in _ENCODED:
+            raise ValueError(f"An outbox queues 'send' or 'send_group', not {method!r}")
+        self.pending.append((layer, method, target, layer.encode(content)))
 
     def targets(self) -> set[tuple[str, str]]:
         """Return (method, target) of every send made at once or queued and not yet flushed.
@@ -97,9 +113,9 @@ class Outbox:
     def send_pending(self) -> None:
         """Send everything queued, retrying full channels for a bounded time; no callbacks."""
         pending, self.pending = self.pending, []
-        for layer, method, target, content in pending:
+        for layer, method, target, data in pending:
             try:
-                send = functools.partial(getattr(layer, method), target, content)
+                send = functools.partial(getattr(layer, _ENCODED[method]), target, data)
                 send_when_room(send, self.full_retry_deadline)
             except Exception as exc:
                 _report_failed_send(target, exc)
@@ -109,13 +125,14 @@ class Outbox:
         self.send_pending()
         self.run_callbacks()
 
-    def send_and_poll(self, layer: Any, channels: list[str]) -> tuple[str | None, Any]:
+    def send_and_poll(self, layer: Any, channels: list[str]) -> ReceiveResult:
         """Send everything queued, and take a message waiting on *channels* of *layer* with it.
 
         The worker's way to finish a consumer: when every queued send is a plain
         send on *layer*, each to a different channel, the sends and the pop
-        share one round trip (see ``send_then_poll``). Returns ``(None, None)``
-        if nothing was taken (then nothing was asked for). Callbacks do not run.
+        share one round trip (see ``send_encoded_then_poll``). Returns
+        ``(None, None)`` if nothing was taken (then nothing was asked for).
+        Callbacks do not run.
         """
         pending = self.pending
         if (
@@ -128,7 +145,9 @@ class Outbox:
             self.send_pending()
             return None, None
         self.pending = []
-        errors, received = layer.send_then_poll([item[2:] for item in pending], channels)
+        errors: list[Exception | None]
+        received: ReceiveResult
+        errors, received = layer.send_encoded_then_poll([item[2:] for item in pending], channels)
         for item, error in zip(pending, errors, strict=True):
             if isinstance(error, ChannelFull):
                 self.pending.append(item)  # retried below, for a bounded time
@@ -140,9 +159,9 @@ class Outbox:
     async def asend_pending(self) -> None:
         """Async twin of :meth:`send_pending`."""
         pending, self.pending = self.pending, []
-        for layer, method, target, content in pending:
+        for layer, method, target, data in pending:
             try:
-                asend = functools.partial(getattr(layer, "a" + method), target, content)
+                asend = functools.partial(getattr(layer, _AENCODED[method]), target, data)
                 await asend_when_room(asend, self.full_retry_deadline)
             except Exception as exc:
                 _report_failed_send(target, exc)

@@ -6,6 +6,7 @@ import pytest
 
 from channels import Channel, Group
 from channels.asgi import ChannelLayerWrapper, channel_layers
+from channels.exceptions import MessageTooLarge
 from channels.layers.inmemory import InMemoryChannelLayer
 from channels.message import Message
 from channels.outbox import Outbox, current_outbox
@@ -126,6 +127,24 @@ def test_buffered_content_is_frozen_and_checked_at_send_time(layer: ChannelLayer
     outbox.flush()
     assert layer.receive(["frozen"]) == ("frozen", {"list": [1]})
     assert layer.receive(["frozen"]) == (None, None)
+
+
+def test_a_message_too_large_fails_at_send_inside_a_consumer_saying_what_to_do(
+    settings: object,
+) -> None:
+    settings.CHANNEL_LAYERS = {  # type: ignore[attr-defined]
+        "default": {"BACKEND": "asgiref.inmemory.ChannelLayer", "CONFIG": {"max_message_size": 64}}
+    }
+    layer = channel_layers["default"]
+    with pytest.raises(MessageTooLarge) as direct:
+        Channel("big").send({"blob": "x" * 100})
+    outbox = Outbox()
+    with outbox, pytest.raises(MessageTooLarge) as queued:
+        Channel("big").send({"blob": "x" * 100})
+    assert str(queued.value) == str(direct.value)
+    assert "max_message_size" in str(queued.value)
+    outbox.flush()
+    assert layer.receive(["big"]) == (None, None)
 
 
 def test_a_full_channel_during_a_flush_is_retried_then_logged(

@@ -12,8 +12,10 @@ import pytest
 from channels import Channel, Group
 from channels.asgi import ChannelLayerWrapper, channel_layers
 from channels.exceptions import ConsumeLater, DenyConnection
+from channels.layers.codec import MessageCodec
 from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
+from channels.message import Message
 from channels.routing import Router, route
 from channels.signals import consumer_finished, consumer_started
 from channels.worker import Worker, filter_channels
@@ -327,3 +329,88 @@ def test_a_consumers_sends_to_one_channel_keep_their_order() -> None:
             thread.join(10)
     finally:
         channel_layers.set("default", old)
+
+
+class CountingCodec(MessageCodec):
+    """A layer's codec that counts its msgpack passes, each way."""
+
+    packs = 0
+    unpacks = 0
+
+    def _pack(self, message: dict[str, Any]) -> bytes:
+        self.packs += 1
+        return super()._pack(message)
+
+    def unpack(self, data: bytes) -> dict[str, Any]:
+        self.unpacks += 1
+        return super().unpack(data)
+
+
+class CountingInMemoryLayer(InMemoryChannelLayer):
+    codec_class = CountingCodec
+
+
+class CountingRedisLayer(RedisChannelLayer):
+    codec_class = CountingCodec
+
+
+@pytest.fixture(params=["inmemory", "redis"])
+def counting_layer(request: pytest.FixtureRequest) -> Iterator[ChannelLayerWrapper]:
+    """A default layer of the parametrized backend, encrypted, whose codec counts."""
+    options: dict[str, Any] = {"symmetric_encryption_keys": ["secret"]}
+    if request.param == "redis":
+        raw: InMemoryChannelLayer | RedisChannelLayer = CountingRedisLayer(
+            hosts=[request.getfixturevalue("redis_url")],
+            prefix=request.getfixturevalue("unique_prefix"),
+            **options,
+        )
+    else:
+        raw = CountingInMemoryLayer(**options)
+    layer = ChannelLayerWrapper(raw, "default", None)
+    old = channel_layers.set("default", layer)
+    yield layer
+    channel_layers.set("default", old)
+    layer.flush()
+    layer.close()
+
+
+def test_a_consumers_sends_are_encoded_once_when_it_sends(
+    counting_layer: ChannelLayerWrapper,
+) -> None:
+    """Each queued message is packed once, at send(), and not unpacked until it is received."""
+
+    def consumer(message):
+        reply = {"n": message["n"]}
+        message.reply_channel.send(reply)
+        reply["n"] = "changed"  # after send(): what goes out was encoded at send()
+        Channel("encoded.other").send({"n": message["n"] + 1})
+
+    worker = Worker(counting_layer, Router([route("encoded", consumer)]))
+    codec: CountingCodec = counting_layer.codec
+    # As the worker runs a message it took: the sends and the next poll go out together.
+    assert worker.handle("encoded", {"reply_channel": "reply", "n": 1}) == (None, None)
+    assert (codec.packs, codec.unpacks) == (2, 0)
+    assert expect(counting_layer, "reply") == {"n": 1}
+    assert expect(counting_layer, "encoded.other") == {"n": 2}
+    assert (codec.packs, codec.unpacks) == (2, 2)
+
+
+async def test_an_async_consumers_channel_and_group_sends_are_encoded_once(
+    counting_layer: ChannelLayerWrapper,
+) -> None:
+    async def consumer(message):
+        await message.reply_channel.asend({"n": 1})
+        await Group("encoded.group").asend({"n": 2})
+
+    await counting_layer.agroup_add("encoded.group", "encoded.member")
+    worker = Worker(counting_layer, Router([route("encoded", consumer)]))
+    codec: CountingCodec = counting_layer.codec
+    try:
+        message = Message({"reply_channel": "reply"}, "encoded", counting_layer)
+        await worker.runner.arun(consumer, message, {})
+        assert (codec.packs, codec.unpacks) == (2, 0)
+        assert await counting_layer.areceive(["reply"]) == ("reply", {"n": 1})
+        assert await counting_layer.areceive(["encoded.member"]) == ("encoded.member", {"n": 2})
+    finally:
+        await counting_layer.aclose()  # this loop's connections
+    assert (codec.packs, codec.unpacks) == (2, 2)

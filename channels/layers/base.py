@@ -5,6 +5,14 @@ under "Methods that backends must implement" and list the optional
 capabilities you offer in ``extensions`` (``"groups"``, ``"flush"``,
 ``"statistics"``). Name checks, capacity lookup, message encoding and
 ``new_channel`` are shared, so every backend behaves the same way.
+
+A consumer's sends are encoded once, when it calls ``send()`` (so a bad
+message fails there), and handed to the layer as bytes when the consumer
+returns: :meth:`BaseChannelLayer.encode` and the ``*_encoded`` twins of the
+send methods. A backend that stores what :meth:`encode` returns implements
+the twins to skip a second encoding; the defaults decode and call the plain
+method, and so does a subclass that overrides a plain method but not its
+twin, so that its override still sees every message.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from .names import RANDOM_NAME_BYTES, non_local_part, random_name, require_valid
 
 Message = dict[str, Any]
 ReceiveResult = tuple[str, Message] | tuple[None, None]
+#: What :meth:`BaseChannelLayer.send_then_poll` returns: each send's error (or None),
+#: and the message it took, if any.
+SendsThenPoll = tuple[list[Exception | None], ReceiveResult]
 
 
 def _compile_capacity_rules(
@@ -39,6 +50,40 @@ def _compile_capacity_rules(
             raise ValueError(f"channel_capacity for {pattern.pattern!r} must be a positive int")
         rules.append((pattern, capacity))
     return rules
+
+
+def _decode_then_send(self: BaseChannelLayer, channel: str, data: bytes) -> None:
+    """Send encoded *data* through :meth:`~BaseChannelLayer.send` (a layer without a twin)."""
+    self.send(channel, self.codec.decode(data))
+
+
+async def _decode_then_asend(self: BaseChannelLayer, channel: str, data: bytes) -> None:
+    await self.asend(channel, self.codec.decode(data))
+
+
+def _decode_then_send_group(self: BaseChannelLayer, group: str, data: bytes) -> None:
+    self.send_group(group, self.codec.decode(data))
+
+
+async def _decode_then_asend_group(self: BaseChannelLayer, group: str, data: bytes) -> None:
+    await self.asend_group(group, self.codec.decode(data))
+
+
+def _decode_then_send_then_poll(
+    self: BaseChannelLayer, sends: Sequence[tuple[str, bytes]], channels: Iterable[str]
+) -> SendsThenPoll:
+    decode = self.codec.decode
+    return self.send_then_poll([(channel, decode(data)) for channel, data in sends], channels)
+
+
+#: {encoded twin: (the plain method it stands for, the twin that decodes and calls it)}
+_TWINS: dict[str, tuple[str, Any]] = {
+    "send_encoded": ("send", _decode_then_send),
+    "asend_encoded": ("asend", _decode_then_asend),
+    "send_group_encoded": ("send_group", _decode_then_send_group),
+    "asend_group_encoded": ("asend_group", _decode_then_asend_group),
+    "send_encoded_then_poll": ("send_then_poll", _decode_then_send_then_poll),
+}
 
 
 class BaseChannelLayer:
@@ -77,6 +122,8 @@ class BaseChannelLayer:
     blocking_timeout: float = 5.0
     #: Random bytes behind the suffix of a name made by ``new_channel``.
     new_channel_bytes: ClassVar[int] = RANDOM_NAME_BYTES
+    #: What turns messages into stored bytes and back (msgpack, size limit, encryption).
+    codec_class: ClassVar[type[MessageCodec]] = MessageCodec
 
     def __init__(
         self,
@@ -104,7 +151,19 @@ class BaseChannelLayer:
         encryptor = None
         if symmetric_encryption_keys is not None:
             encryptor = Encryptor(symmetric_encryption_keys, ttl=int(expiry) + 10)  # type: ignore[arg-type]
-        self.codec = MessageCodec(max_message_size, encryptor)
+        self.codec = self.codec_class(max_message_size, encryptor)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Route an encoded twin to its plain method in a class that overrides only the latter.
+
+        A subclass of a backend that overrides ``send()`` (to count, to log, to
+        refuse) must see the messages the worker flushes too, not only those
+        sent directly.
+        """
+        super().__init_subclass__(**kwargs)
+        for twin, (plain, decode_then_plain) in _TWINS.items():
+            if plain in vars(cls) and twin not in vars(cls):
+                setattr(cls, twin, decode_then_plain)
 
     # Shared helpers ------------------------------------------------------
 
@@ -148,7 +207,7 @@ class BaseChannelLayer:
 
     def send_then_poll(
         self, sends: Sequence[tuple[str, Message]], channels: Iterable[str]
-    ) -> tuple[list[Exception | None], ReceiveResult]:
+    ) -> SendsThenPoll:
         """Send each ``(channel, message)`` in order, then maybe take a message.
 
         The worker calls this when a consumer has finished: a backend that can
@@ -161,6 +220,53 @@ class BaseChannelLayer:
         for channel, message in sends:
             try:
                 self.send(channel, message)
+            except Exception as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors, (None, None)
+
+    # Encoded sends: a message encoded once, when a consumer sent it ----------
+
+    def encode(self, message: Message) -> bytes:
+        """Return *message* as the bytes this layer stores, for the ``*_encoded`` sends.
+
+        Raise what :meth:`send` raises for a bad message (``TypeError`` naming
+        the key path, ``MessageTooLarge``): the worker calls this when a
+        consumer sends, so the mistake surfaces in the consumer. The bytes
+        depend on the message only, never on where it goes.
+        """
+        return self.codec.encode(message)
+
+    def send_encoded(self, channel: str, data: bytes) -> None:
+        """Send *data*, from :meth:`encode`, to *channel*; raise as :meth:`send` does."""
+        _decode_then_send(self, channel, data)
+
+    async def asend_encoded(self, channel: str, data: bytes) -> None:
+        """Async twin of :meth:`send_encoded`."""
+        await _decode_then_asend(self, channel, data)
+
+    def send_group_encoded(self, group: str, data: bytes) -> None:
+        """Send *data*, from :meth:`encode`, to every channel in *group*."""
+        _decode_then_send_group(self, group, data)
+
+    async def asend_group_encoded(self, group: str, data: bytes) -> None:
+        """Async twin of :meth:`send_group_encoded`."""
+        await _decode_then_asend_group(self, group, data)
+
+    def send_encoded_then_poll(
+        self, sends: Sequence[tuple[str, bytes]], channels: Iterable[str]
+    ) -> SendsThenPoll:
+        """:meth:`send_then_poll` for sends whose messages :meth:`encode` made.
+
+        This default sends one by one with :meth:`send_encoded` and takes
+        nothing; a layer that overrides :meth:`send_then_poll` alone has its
+        override called with the messages decoded.
+        """
+        errors: list[Exception | None] = []
+        for channel, data in sends:
+            try:
+                self.send_encoded(channel, data)
             except Exception as exc:
                 errors.append(exc)
             else:

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]  # it ships no type information
+import msgpack
 
 from ..exceptions import MessageTooLarge
 
@@ -139,21 +139,6 @@ class MessageCodec:
         if self.encryptor is not None:
             data = self.encryptor.encrypt(data)
         return data
-
-    def snapshot(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Return a deep copy of *message*, raising as :meth:`encode` would.
-
-        Sends buffered until a consumer returns are checked, and frozen, at the
-        time of the ``send()`` call.
-        """
-        data = self._pack(message)
-        if len(data) > self.max_message_size:
-            raise MessageTooLarge(
-                f"The message is {len(data)} bytes encoded, over the layer's limit of "
-                f"{self.max_message_size}"
-            )
-        copy: dict[str, Any] = msgpack.unpackb(data, raw=False)
-        return copy
 
     def decode(self, data: bytes) -> dict[str, Any]:
         """Return the message encoded in *data*; raise ``ValueError`` if it is not one."""

@@ -170,8 +170,18 @@ class InMemoryChannelLayer(BaseChannelLayer):
             if not self._push(channel, data, time.time()):
                 raise self.ChannelFull(f"Channel {channel!r} is at capacity")
 
+    def send_encoded(self, channel: str, data: bytes) -> None:
+        # What encode() returns is what this layer stores: push it as it is.
+        require_valid_channel_name(channel)
+        with self._lock:
+            if not self._push(channel, data, time.time()):
+                raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+
     async def asend(self, channel: str, message: Message) -> None:
         self.send(channel, message)
+
+    async def asend_encoded(self, channel: str, data: bytes) -> None:
+        self.send_encoded(channel, data)
 
     def receive(
         self, channels: Iterable[str], block: bool = False, *, timeout: float | None = None
@@ -262,6 +272,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
             for channel in self._members(group, now):
                 self._push(channel, data, now)
 
+    def send_group_encoded(self, group: str, data: bytes) -> None:
+        require_valid_group_name(group)
+        with self._lock:
+            now = time.time()
+            for channel in self._members(group, now):
+                self._push(channel, data, now)
+
     async def agroup_add(self, group: str, channel: str) -> None:
         self.group_add(group, channel)
 
@@ -273,6 +290,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def asend_group(self, group: str, message: Message) -> None:
         self.send_group(group, message)
+
+    async def asend_group_encoded(self, group: str, data: bytes) -> None:
+        self.send_group_encoded(group, data)
 
     # Flush and statistics ------------------------------------------------
 

@@ -1,11 +1,13 @@
 """The Redis channel layer: ``channels.layers.redis.RedisChannelLayer`` in ``BACKEND``.
 
-The package's parts, one concept each: :mod:`.layer` (the public API, what to
-send where), :mod:`.shard` (one server's transport, the only code that
-touches redis-py's internals), :mod:`.batching` (coalescing async calls),
-:mod:`.entries` (the stored entry format and the read-ahead buffer),
-:mod:`.scripts` (the Lua), :mod:`.errors` (redis-py's errors as ours) and
-:mod:`.hashring` (sharding).
+The package's parts, one concept each: :mod:`.layer` (the public API),
+:mod:`.router` (what goes where: keys, shards, script arguments; CPU only),
+:mod:`.shard` (one server's transport, the only code that touches redis-py's
+internals), :mod:`.batching` (coalescing async calls), :mod:`.fanin`
+(receives across shards), :mod:`.groups` (a group's members and sends to
+them), :mod:`.entries` (the stored entry format and the read-ahead buffer),
+:mod:`.scripts` (the Lua, and reloading it), :mod:`.errors` (redis-py's
+errors as ours) and :mod:`.hashring` (sharding).
 """
 
 from .layer import RedisChannelLayer

@@ -5,44 +5,31 @@ script call (:mod:`.scripts`) that checks capacity, pushes and counts; a
 receive is one ``BLPOP`` (or ``LPOP`` script) that takes the message off the
 list, so nothing is left behind to leak. Several hosts shard the layer by
 consistent hashing: a channel, a process's ``prefix!`` channels and each
-group live on one shard. This module decides what to send where; every
-exchange with a server is its :class:`~.shard.Shard`'s.
+group live on one shard. Where each message goes is the
+:class:`~.router.KeyRouter`'s to say; every exchange with a server is its
+:class:`~.shard.Shard`'s; this module puts the two together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from ...exceptions import ChannelLayerConnectionError
-from ..base import BaseChannelLayer, Message, ReceiveResult
-from ..names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
+from ..base import BaseChannelLayer, Message, ReceiveResult, SendsThenPoll
+from ..names import require_valid_channel_name, stats_name
 from . import scripts
-from .entries import ReadAhead, deadline_of, header, now_ms
+from .entries import ReadAhead, deadline_of
 from .errors import TranslateErrors
-from .hashring import HashRing
-from .shard import RECEIVE, PrivateLoops, Shard, ablpop_any
+from .fanin import FanIn
+from .groups import GroupFanOut
+from .router import KeyRouter
+from .shard import RECEIVE, Shard
 
-#: {list key: (local parts, channel names)}: where one push goes on one shard.
-_Targets = dict[str, tuple[bytes, list[str]]]
-#: (keys, args, channel names per list) of one PUSH call.
-_PushCall = tuple[list[str], list[Any], list[list[str]]]
-
-
-def _rotated(items: list[str]) -> list[str]:
-    """*items* starting from a random one (cheaper than shuffling, as fair for BLPOP)."""
-    start = random.randrange(len(items))
-    return items[start:] + items[:start]
-
-
-def _dead(status: list[int], owners: list[list[str]]) -> list[str]:
-    """Return the members whose list held a message that expired unread."""
-    return [name for code, names in zip(status, owners, strict=True) if code & 1 for name in names]
+#: The PUSH of one send: its shard, keys and arguments.
+_Push = tuple[Shard, list[str], list[Any]]
 
 
 class RedisChannelLayer(BaseChannelLayer):
@@ -103,111 +90,38 @@ class RedisChannelLayer(BaseChannelLayer):
         self.prefix = prefix
         self.hosts = list(hosts)
         self._shards = [self.shard_class(host, kwargs) for host in self.hosts]
-        self._ring = HashRing(len(self._shards))
+        self._router = router = KeyRouter(
+            prefix,
+            self._shards,
+            expiry=self.expiry,
+            group_expiry=self.group_expiry,
+            capacity=self.capacity,
+            get_capacity=self.get_capacity,
+            per_channel_capacity=bool(self._capacity_rules),
+            encode=self.codec.encode,
+        )
+        self._ring = router.ring
+        # The router's methods, bound here: a send or receive looks one name up, as
+        # it did when they were the layer's own.
+        self._send_plan = router.send_plan
+        self._push_plan = router.push_plan
+        self._receive_plan = router.receive_plan
+        self._group_key = router.group_key
+        self._membership = router.membership
+        self._channel_key = router.channel_key
         self._translate_errors = TranslateErrors(self._shards)
-        self._stats_key = prefix + "stats"
-        self._list_ttl = int(self.expiry * 2) + 1
+        self._groups = groups = GroupFanOut(self._shards, router, self._translate_errors)
+        self._group_push = groups.push
+        self._agroup_push = groups.apush
+        self._stats_key = router.stats_key
         self._read_ahead = ReadAhead(self.codec, prefix)
-        self._private_loops = PrivateLoops()
-        self._channel_key = lru_cache(maxsize=8192)(self._lookup_channel_key)
-        self._plan = lru_cache(maxsize=256)(self._lookup_plan)
+        self._fan_in = fan_in = FanIn(self._shards, self._read_ahead)
+        self._pop_now = fan_in.pop_now
+        self._apop_now = fan_in.apop_now
 
     def __repr__(self) -> str:
         hosts = ", ".join(shard.label for shard in self._shards)
         return f"<{type(self).__name__} hosts=[{hosts}] prefix={self.prefix!r}>"
-
-    # Keys and plans (CPU only, shared by the sync and async twins) ------
-
-    def _lookup_channel_key(self, channel: str) -> tuple[str, bytes, int]:
-        """Return (list key, local part, shard index) of *channel*."""
-        stored = non_local_part(channel)
-        local = channel[len(stored) :].encode("ascii")
-        return self.prefix + stored, local, self._ring.shard_for(stored)
-
-    def _group_key(self, group: str) -> tuple[str, Shard]:
-        require_valid_group_name(group)
-        return self.prefix + "group:" + group, self._shards[self._ring.shard_for("group:" + group)]
-
-    def _membership(self, group: str, channel: str) -> tuple[str, Shard]:
-        key, shard = self._group_key(group)
-        require_valid_channel_name(channel)
-        return key, shard
-
-    def _receive_plan(self, channels: Iterable[str]) -> tuple[list[str], dict[int, list[str]]]:
-        if isinstance(channels, str):
-            raise TypeError("receive() takes a list of channel names, not a single str")
-        keys, by_shard = self._plan(tuple(channels))
-        if len(keys) <= 1:
-            return keys, by_shard
-        # A busy channel must not starve a quiet one: BLPOP serves keys in order.
-        return _rotated(keys), {shard: _rotated(names) for shard, names in by_shard.items()}
-
-    def _lookup_plan(self, channels: tuple[str, ...]) -> tuple[list[str], dict[int, list[str]]]:
-        """Return the list keys of *channels*, and the same keys grouped by shard."""
-        keys = list(
-            {self._channel_key(require_valid_channel_name(c, receive=True))[0]: c for c in channels}
-        )
-        by_shard: dict[int, list[str]] = defaultdict(list)
-        for key in keys:
-            by_shard[self._ring.shard_for(key[len(self.prefix) :])].append(key)
-        return keys, dict(by_shard)
-
-    def _push_args(self, targets: _Targets, data: bytes, *, group: bool = False) -> _PushCall:
-        """Build PUSH script arguments for {list key: (local parts, channel names)}.
-
-        With *group*, a list found holding an expired message gets nothing.
-        """
-        now = time.time()
-        deadline = int((now + self.expiry) * 1000)
-        keys: list[str] = []
-        args: list[Any] = [int(now * 1000), self._list_ttl, data, 1 if group else 0]
-        owners: list[list[str]] = []
-        for key, (locals_, names) in targets.items():
-            keys.append(key)
-            args += [self.get_capacity(names[0]), header(deadline, locals_), stats_name(names[0])]
-            owners.append(names)
-        keys.append(self._stats_key)
-        return keys, args, owners
-
-    def _send_plan(self, channel: str, message: Message) -> tuple[Shard, list[str], list[Any]]:
-        """Return the shard, keys and args of the PUSH that sends *message* to *channel*."""
-        require_valid_channel_name(channel)
-        data = self.codec.encode(message)
-        key, local, shard = self._channel_key(channel)
-        keys, args, _ = self._push_args({key: (local, [channel])}, data)
-        return self._shards[shard], keys, args
-
-    def _group_targets(self, members: list[str]) -> dict[int, _Targets]:
-        """Group members by shard and list; one entry per process prefix."""
-        plan: dict[int, _Targets] = defaultdict(dict)
-        for channel in members:
-            key, local, shard = self._channel_key(channel)
-            targets = plan[shard]
-            if key in targets and local:
-                locals_, names = targets[key]
-                targets[key] = (locals_ + b"," + local, [*names, channel])
-            else:
-                targets[key] = (local, [channel])
-        return plan
-
-    def _one_call_group_send(self, key: str, data: bytes) -> tuple[list[str], list[Any]] | None:
-        """Return GROUP_SEND arguments when one script call can do the whole send."""
-        if len(self._shards) > 1 or self._capacity_rules:
-            return None
-        now = time.time()
-        args = [
-            int(now * 1000),
-            now - self.group_expiry,
-            self._list_ttl,
-            data,
-            self.capacity,
-            int((now + self.expiry) * 1000),
-            self.prefix,
-        ]
-        return [key, self._stats_key], args
-
-    def _members_cutoff(self) -> list[float]:
-        return [time.time() - self.group_expiry]
 
     # Channels ------------------------------------------------------------
 
@@ -225,19 +139,53 @@ class RedisChannelLayer(BaseChannelLayer):
         if status[0] >= 2:
             raise self.ChannelFull(f"Channel {channel!r} is at capacity")
 
+    def send_encoded(self, channel: str, data: bytes) -> None:
+        shard, keys, args = self._push_plan(channel, data)
+        with self._translate_errors:
+            status = shard.eval(scripts.PUSH, keys, args)
+        if status[0] >= 2:
+            raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+
+    async def asend_encoded(self, channel: str, data: bytes) -> None:
+        shard, keys, args = self._push_plan(channel, data)
+        with self._translate_errors:
+            status = await shard.aeval(scripts.PUSH, keys, args)
+        if status[0] >= 2:
+            raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+
     def send_then_poll(
         self, sends: Sequence[tuple[str, Message]], channels: Iterable[str]
-    ) -> tuple[list[Exception | None], ReceiveResult]:
+    ) -> SendsThenPoll:
         """Push *sends*, then pop from *channels*, in one write and one read (one server only)."""
+        return self._push_then_pop(sends, channels, self._send_plan, super().send_then_poll)
+
+    def send_encoded_then_poll(
+        self, sends: Sequence[tuple[str, bytes]], channels: Iterable[str]
+    ) -> SendsThenPoll:
+        """:meth:`send_then_poll` for messages :meth:`encode` made."""
+        return self._push_then_pop(sends, channels, self._push_plan, super().send_encoded_then_poll)
+
+    def _push_then_pop(
+        self,
+        sends: Sequence[tuple[str, Any]],
+        channels: Iterable[str],
+        plan: Callable[[str, Any], _Push],
+        one_by_one: Callable[[Any, Iterable[str]], SendsThenPoll],
+    ) -> SendsThenPoll:
+        """Run the PUSH of each send as *plan* makes it, then a pop, in one round trip.
+
+        With several servers, or messages already read ahead for *channels*,
+        it sends *one_by_one* instead, and takes nothing.
+        """
         keys, by_shard = self._receive_plan(channels)
         if len(self._shards) > 1 or not keys or self._read_ahead.ready(keys):
-            return super().send_then_poll(sends, channels)
+            return one_by_one(sends, channels)
         errors: list[Exception | None] = [None] * len(sends)
         commands: list[tuple[Any, ...]] = []
         queued: list[int] = []
         for index, (channel, message) in enumerate(sends):
             try:
-                _, push_keys, args = self._send_plan(channel, message)
+                _, push_keys, args = plan(channel, message)
             except Exception as exc:
                 errors[index] = exc
                 continue
@@ -283,11 +231,7 @@ class RedisChannelLayer(BaseChannelLayer):
                     (popped,) = self._shards[shard].execute(("BLPOP", *shard_keys, wait))
                 else:
                     wait = max(0.01, min(deadline - time.monotonic(), self._max_block))
-                    popped = self._keep_all_but_first(
-                        self._private_loops.get().run_until_complete(
-                            ablpop_any(self._targets(by_shard), wait)
-                        )
-                    )
+                    popped = self._fan_in.blpop(by_shard, wait)
             if popped is not None:
                 result = self._read_ahead.deliver(popped[0].decode("ascii"), popped[1])
                 if result[0] is not None:
@@ -325,9 +269,7 @@ class RedisChannelLayer(BaseChannelLayer):
                     if isinstance(popped, Exception):
                         raise popped
                 else:
-                    popped = self._keep_all_but_first(
-                        await ablpop_any(self._targets(by_shard), wait)
-                    )
+                    popped = await self._fan_in.ablpop(by_shard, wait)
             if popped is not None:
                 result = self._read_ahead.deliver(popped[0].decode("ascii"), popped[1])
                 if result[0] is not None:
@@ -356,29 +298,6 @@ class RedisChannelLayer(BaseChannelLayer):
         self._read_ahead.keep(key, (popped[1], *(more or ())))
         return True
 
-    def _pop_now(self, by_shard: dict[int, list[str]]) -> Any:
-        for shard, keys in by_shard.items():
-            popped = self._shards[shard].eval(scripts.POP, keys, ())
-            if popped:
-                return popped
-        return None
-
-    async def _apop_now(self, by_shard: dict[int, list[str]]) -> Any:
-        for shard, keys in by_shard.items():
-            popped = await self._shards[shard].aeval(scripts.POP, keys, ())
-            if popped:
-                return popped
-        return None
-
-    def _targets(self, by_shard: dict[int, list[str]]) -> dict[Shard, list[str]]:
-        return {self._shards[index]: keys for index, keys in by_shard.items()}
-
-    def _keep_all_but_first(self, popped: list[Any]) -> Any:
-        """Return the first (key, entry) several shards answered; keep the others' messages."""
-        for key, entry in popped[1:]:
-            self._read_ahead.keep(key.decode("ascii"), (entry,))
-        return popped[0] if popped else None
-
     # Groups --------------------------------------------------------------
 
     def group_add(self, group: str, channel: str) -> None:
@@ -406,65 +325,26 @@ class RedisChannelLayer(BaseChannelLayer):
             await shard.aexecute(("ZREM", key, channel))
 
     def group_channels(self, group: str) -> list[str]:
-        key, shard = self._group_key(group)
-        with self._translate_errors:
-            members = [
-                m.decode() for m in shard.eval(scripts.MEMBERS, [key], self._members_cutoff())
-            ]
-            dead = []
-            for index, targets in self._group_targets(members).items():
-                keys = list(targets)
-                stale = self._shards[index].eval(scripts.STALE, keys, [now_ms()])
-                for position in stale:
-                    dead += targets[keys[position - 1]][1]
-            if dead:
-                shard.execute(("ZREM", key, *dead))
-        gone = set(dead)
-        return [member for member in members if member not in gone]
+        return self._groups.members(*self._group_key(group))
 
     async def agroup_channels(self, group: str) -> list[str]:
         return await asyncio.to_thread(self.group_channels, group)
 
     def send_group(self, group: str, message: Message) -> None:
         key, shard = self._group_key(group)
-        data = self.codec.encode(message)
-        one_call = self._one_call_group_send(key, data)
-        with self._translate_errors:
-            if one_call is not None:
-                shard.eval(scripts.GROUP_SEND, *one_call)
-                return
-            members = shard.eval(scripts.MEMBERS, [key], self._members_cutoff())
-            dead: list[str] = []
-            for index, targets in self._group_targets([m.decode() for m in members]).items():
-                keys, args, owners = self._push_args(targets, data, group=True)
-                dead += _dead(self._shards[index].eval(scripts.PUSH, keys, args), owners)
-            if dead:
-                shard.execute(("ZREM", key, *dead))
+        self._group_push(key, shard, self.codec.encode(message))
+
+    def send_group_encoded(self, group: str, data: bytes) -> None:
+        key, shard = self._group_key(group)
+        self._group_push(key, shard, data)
 
     async def asend_group(self, group: str, message: Message) -> None:
         key, shard = self._group_key(group)
-        data = self.codec.encode(message)
-        one_call = self._one_call_group_send(key, data)
-        with self._translate_errors:
-            if one_call is not None:
-                await shard.aeval(scripts.GROUP_SEND, *one_call)
-                return
-            members = await shard.aeval(scripts.MEMBERS, [key], self._members_cutoff())
-            plan = self._group_targets([m.decode() for m in members]).items()
-            calls = [self._push_args(targets, data, group=True) for _, targets in plan]
-            statuses = await asyncio.gather(
-                *(
-                    self._shards[index].aeval(scripts.PUSH, keys, args)
-                    for (index, _), (keys, args, _) in zip(plan, calls, strict=True)
-                )
-            )
-            dead = [
-                name
-                for status, (_, _, owners) in zip(statuses, calls, strict=True)
-                for name in _dead(status, owners)
-            ]
-            if dead:
-                await shard.aexecute(("ZREM", key, *dead))
+        await self._agroup_push(key, shard, self.codec.encode(message))
+
+    async def asend_group_encoded(self, group: str, data: bytes) -> None:
+        key, shard = self._group_key(group)
+        await self._agroup_push(key, shard, data)
 
     # Flush, statistics, close --------------------------------------------
 
@@ -523,11 +403,10 @@ class RedisChannelLayer(BaseChannelLayer):
         """Put back messages read ahead from normal channels, then disconnect."""
         for key, entries in self._read_ahead.drain().items():
             with self._translate_errors:
-                shard = self._shards[self._ring.shard_for(key[len(self.prefix) :])]
-                shard.execute(("LPUSH", key, *entries))
+                self._router.shard_of_key(key).execute(("LPUSH", key, *entries))
         for shard in self._shards:
             shard.close()
-        self._private_loops.close(self._shards)
+        self._fan_in.close()
 
     async def aclose(self) -> None:
         """Close this event loop's connections, then everything :meth:`close` closes."""

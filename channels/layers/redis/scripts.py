@@ -13,6 +13,13 @@ per ``SCRIPT LOAD``, so the shared functions cost nothing per call.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+#: A Redis command, as hiredis packs it.
+Command = tuple[Any, ...]
 
 # Shared by the scripts that push: reading an entry's deadline, dropping the
 # expired head of a list (nobody reads that channel any more), pushing and
@@ -183,3 +190,40 @@ STALE = Script(_PRELUDE + _STALE)
 BY_SHA: dict[str, Script] = {
     script.sha: script for script in (PUSH, GROUP_SEND, POP, MEMBERS, STALE)
 }
+
+
+# Reloading scripts a server lost: the CPU-only half of the shard's exchanges -----
+
+#: *retry* of an exchange that returns ``NOSCRIPT`` replies as they are (the one re-running).
+AS_IS = -1
+
+
+def reload_plan(
+    commands: Sequence[Command], results: list[Any], retry: int | None
+) -> tuple[list[Command], list[int]]:
+    """Return (commands to send, indexes they re-run) after ``NOSCRIPT`` replies.
+
+    The commands load every script an ``EVALSHA`` found missing (a new or
+    restarted server), then run again those of the first *retry* commands
+    (all when None) that failed so.
+    """
+    loads: dict[str, Command] = {}
+    again: list[int] = []
+    for index, result in enumerate(results):
+        if isinstance(result, NoScriptError):
+            sha = commands[index][1]
+            loads[sha] = BY_SHA[sha].load
+            if retry is None or index < retry:
+                again.append(index)
+    return [*loads.values(), *(commands[index] for index in again)], again
+
+
+def merge_reloaded(results: list[Any], retried: list[Any], again: list[int]) -> list[Any]:
+    """Put the replies of re-run commands in place; raise a failed ``SCRIPT LOAD``'s error."""
+    loaded = len(retried) - len(again)
+    for result in retried[:loaded]:
+        if isinstance(result, Exception):
+            raise result
+    for index, result in zip(again, retried[loaded:], strict=True):
+        results[index] = result
+    return results

@@ -6,7 +6,9 @@ connections threads keep, and per event loop an async pool, a
 reads. Every command goes out packed by hiredis, several in one write, with
 error replies returned as values; an ``EVALSHA`` the server answers with
 ``NOSCRIPT`` (a new or restarted server) is run again after loading its
-script, in one more round trip, by :func:`_exchange_now` and its async twin.
+script, in one more round trip, by :func:`_exchange_now` and its async twin
+(what to resend is :func:`.scripts.reload_plan`'s to say). Waiting on several
+shards at once is :mod:`.fanin`'s, over :meth:`Shard.ablpop_unblockable`.
 
 This is the only module that touches redis-py's connections below their
 public API (``send_packed_command(check_health=False)``, an async
@@ -34,12 +36,8 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from . import scripts
 from .batching import Batcher
-from .scripts import Script
-
-Command = tuple[Any, ...]
-Commands = list[Command]
+from .scripts import AS_IS, Command, Script, merge_reloaded, reload_plan
 
 #: Name of the kept connection an event loop's receives on normal channels use.
 RECEIVE = "receive"
@@ -52,43 +50,6 @@ _COMMANDS = "commands"
 _ASYNC_CAN_READ = "can_read" if hasattr(AsyncConnection, "can_read") else "can_read_destructive"
 
 _LOST = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-# Script reloading: the CPU-only half shared by the sync and async exchanges ---------
-
-
-#: *retry* of an exchange that returns ``NOSCRIPT`` replies as they are (the one re-running).
-_AS_IS = -1
-
-
-def _reload_plan(
-    commands: Sequence[Command], results: list[Any], retry: int | None
-) -> tuple[Commands, list[int]]:
-    """Return (commands to send, indexes they re-run) after ``NOSCRIPT`` replies.
-
-    The commands load every script an ``EVALSHA`` found missing, then run
-    again those of the first *retry* commands (all when None) that failed so.
-    """
-    loads: dict[str, Command] = {}
-    again: list[int] = []
-    for index, result in enumerate(results):
-        if isinstance(result, NoScriptError):
-            sha = commands[index][1]
-            loads[sha] = scripts.BY_SHA[sha].load
-            if retry is None or index < retry:
-                again.append(index)
-    return [*loads.values(), *(commands[index] for index in again)], again
-
-
-def _merge(results: list[Any], retried: list[Any], again: list[int]) -> list[Any]:
-    """Put the replies of re-run commands in place; raise a failed ``SCRIPT LOAD``'s error."""
-    loaded = len(retried) - len(again)
-    for result in retried[:loaded]:
-        if isinstance(result, Exception):
-            raise result
-    for index, result in zip(again, retried[loaded:], strict=True):
-        results[index] = result
-    return results
 
 
 def _parse_url(url: str) -> dict[str, Any]:
@@ -117,10 +78,10 @@ def _exchange_now(
         except ResponseError as exc:  # the connection is still in step
             results.append(exc)
             lost = lost or isinstance(exc, NoScriptError)
-    if not lost or retry == _AS_IS:
+    if not lost or retry == AS_IS:
         return results
-    again, indexes = _reload_plan(commands, results, retry)
-    return _merge(results, _exchange_now(connection, again, _AS_IS), indexes)
+    again, indexes = reload_plan(commands, results, retry)
+    return merge_reloaded(results, _exchange_now(connection, again, AS_IS), indexes)
 
 
 def _drop_if_stale(connection: Any) -> None:
@@ -207,10 +168,10 @@ async def _exchange(
         except ResponseError as exc:  # the connection is still in step
             results.append(exc)
             lost = lost or isinstance(exc, NoScriptError)
-    if not lost or retry == _AS_IS:
+    if not lost or retry == AS_IS:
         return results
-    again, indexes = _reload_plan(commands, results, retry)
-    return _merge(results, await _exchange(connection, again, _AS_IS), indexes)
+    again, indexes = reload_plan(commands, results, retry)
+    return merge_reloaded(results, await _exchange(connection, again, AS_IS), indexes)
 
 
 async def _adrop_if_stale(connection: Any) -> None:
@@ -459,63 +420,3 @@ class Shard:
         state = self._loops.pop(loop, None)
         if state is not None:
             await state.client.aclose(close_connection_pool=True)
-
-
-async def ablpop_any(targets: dict[Shard, list[str]], wait: float) -> list[Any]:
-    """``BLPOP`` on several shards at once; return what each popped (None for nothing).
-
-    When one shard answers, the others are woken with ``CLIENT UNBLOCK``;
-    what one of them popped meanwhile is returned too, never lost. Raise an
-    error only when nothing was popped.
-    """
-    client_ids: dict[Shard, int] = {}
-    tasks = {
-        asyncio.ensure_future(shard.ablpop_unblockable(keys, wait, client_ids)): shard
-        for shard, keys in targets.items()
-    }
-    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    while pending:
-        for task in pending:
-            client_id = client_ids.get(tasks[task])
-            if client_id is not None:
-                await tasks[task].acall(("CLIENT", "UNBLOCK", client_id))
-        _, pending = await asyncio.wait(pending, timeout=0.05)
-    popped: list[Any] = []
-    error: BaseException | None = None
-    for task in tasks:
-        if task.exception() is not None:
-            error = task.exception()
-        elif task.result() is not None:
-            popped.append(task.result())
-    if not popped and error is not None:
-        raise error
-    return popped
-
-
-class PrivateLoops:
-    """One event loop per thread, for a sync call that waits on several shards at once."""
-
-    def __init__(self) -> None:
-        self._thread = threading.local()
-        self._lock = threading.Lock()
-        self._loops: list[asyncio.AbstractEventLoop] = []
-
-    def get(self) -> asyncio.AbstractEventLoop:
-        """Return this thread's loop, made on first use."""
-        loop: asyncio.AbstractEventLoop | None = getattr(self._thread, "loop", None)
-        if loop is None:
-            loop = self._thread.loop = asyncio.new_event_loop()
-            with self._lock:
-                self._loops.append(loop)
-        return loop
-
-    def close(self, shards: Sequence[Shard]) -> None:
-        """Close every loop, and the shards' connections on it, but those still running."""
-        with self._lock:
-            loops, self._loops = self._loops, []
-        self._thread = threading.local()
-        for loop in loops:
-            if not loop.is_running():  # a receive still blocked elsewhere keeps its loop
-                for shard in shards:
-                    loop.run_until_complete(shard.aclose(loop))
-                loop.close()
