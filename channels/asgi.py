@@ -19,6 +19,7 @@ import traceback
 import types
 from typing import Any
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
@@ -106,7 +107,9 @@ class ChannelLayerWrapper:
         # 1.x code assigned routers directly; keep one until the routing changes.
         self._router = (self.routing, router)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         """Serve one connection as an ASGI 3 application (what daphne calls)."""
         if self._bridge is None:
             from .bridge import Bridge
@@ -306,7 +309,7 @@ class ChannelLayerManager:
         return self.make_backend(alias, "TEST_CONFIG")
 
     @staticmethod
-    def _import_backend(alias: str, path: Any) -> type:
+    def _import_backend(alias: str, path: Any) -> type[BaseChannelLayer]:
         if not isinstance(path, str):
             raise InvalidChannelLayerError(
                 f"BACKEND of channel layer {alias!r} must be a dotted path, not {path!r}"
@@ -325,7 +328,7 @@ class ChannelLayerManager:
         return backend
 
     @staticmethod
-    def _construct(alias: str, backend: type, options: Any) -> BaseChannelLayer:
+    def _construct(alias: str, backend: type[BaseChannelLayer], options: Any) -> BaseChannelLayer:
         if not isinstance(options, dict):
             raise InvalidChannelLayerError(
                 f"CONFIG of channel layer {alias!r} must be a dict of options, not {options!r}"

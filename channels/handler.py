@@ -16,7 +16,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import urlparse
 
 from django import http
@@ -247,12 +247,16 @@ class AsgiHandler(base.BaseHandler):
                 if isinstance(response, http.FileResponse):
                     response.block_size = cls.chunk_size
                 yield {**start, "content": b"", "more_content": True}
-                for part in response.streaming_content:  # type: ignore[attr-defined]
+                # Django's streaming responses are StreamingHttpResponses (FileResponse too).
+                # Iterating the response, as Django's WSGI handler does, also serves an
+                # async iterator (with Django's warning), where streaming_content would not.
+                streaming = cast(http.StreamingHttpResponse, response)
+                for part in streaming:
                     for chunk in cls.chunks(part):
                         yield {"content": chunk, "more_content": True}
                 yield {"content": b"", "more_content": False}
             else:
-                body = response.content  # type: ignore[attr-defined]
+                body = cast(http.HttpResponse, response).content
                 reply: Reply = start
                 for chunk, last in cls.chunk_bytes(body):
                     yield {**reply, "content": chunk, "more_content": not last}

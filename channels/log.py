@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, TextIO
 
 __all__ = ["setup_logger"]
 
@@ -10,7 +11,13 @@ __all__ = ["setup_logger"]
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(module)s - %(message)s"
 
 
-class _ConsoleHandler(logging.StreamHandler):
+if TYPE_CHECKING:  # subscriptable at run time only from Python 3.11
+    _StreamHandler = logging.StreamHandler[TextIO]
+else:
+    _StreamHandler = logging.StreamHandler
+
+
+class _ConsoleHandler(_StreamHandler):
     """The stderr handler :func:`setup_logger` adds, told apart so it is added once."""
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING, TextIO
 
 from django.utils.log import ServerFormatter
 
@@ -55,6 +56,16 @@ def _configured_by_project() -> bool:
     return any(name == "channels" or name.startswith("channels.") for name in loggers)
 
 
+if TYPE_CHECKING:  # subscriptable at run time only from Python 3.11
+    _StreamHandler = logging.StreamHandler[TextIO]
+else:
+    _StreamHandler = logging.StreamHandler
+
+
+class _DefaultHandler(_StreamHandler):
+    """The handler :func:`use_default_logging` adds, told apart so it is added once."""
+
+
 def use_default_logging(verbosity: int = 1) -> None:
     """Give the ``channels`` logger its default handler, unless the project configured it.
 
@@ -65,11 +76,10 @@ def use_default_logging(verbosity: int = 1) -> None:
         return
     logger = logging.getLogger("channels")
     logger.setLevel(VERBOSITY_LEVELS.get(verbosity, logging.DEBUG))
-    if any(getattr(handler, "_channels_default", False) for handler in logger.handlers):
+    if any(isinstance(handler, _DefaultHandler) for handler in logger.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _DefaultHandler(sys.stderr)
     handler.setFormatter(ChannelsFormatter())
-    handler._channels_default = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     # The default handler is the only one: daphne's root handler would print
     # every line a second time, in its own format.

@@ -99,7 +99,8 @@ class Route:
                 ) from exc
         if not callable(consumer):
             raise ImproperlyConfigured(f"{self.description}: the consumer is not callable")
-        return consumer
+        resolved: Consumer = consumer
+        return resolved
 
     def __repr__(self) -> str:
         return self.description

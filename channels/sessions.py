@@ -53,7 +53,8 @@ HTTP_SESSION_KEY = "_channels_http_session_key"
 
 
 def session_engine_path() -> str:
-    return getattr(settings, "CHANNEL_SESSION_ENGINE", None) or settings.SESSION_ENGINE
+    engine: str = getattr(settings, "CHANNEL_SESSION_ENGINE", None) or settings.SESSION_ENGINE
+    return engine
 
 
 def check_session_engine() -> None:
@@ -72,7 +73,8 @@ class ChannelSessions:
 
     def store_class(self) -> type[SessionBase]:
         check_session_engine()
-        return import_module(session_engine_path()).SessionStore
+        store: type[SessionBase] = import_module(session_engine_path()).SessionStore
+        return store
 
     @staticmethod
     def key_for(reply_channel: str) -> str:
@@ -100,7 +102,8 @@ class ChannelSessions:
         """Return the HTTP session with *key* (``SESSION_ENGINE``), or None without a key."""
         if not key:
             return None
-        return import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+        store: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
+        return store(session_key=key)
 
     @staticmethod
     def save(session: SessionBase) -> None:
@@ -125,14 +128,15 @@ def session_key_from(content: dict[str, Any]) -> str | None:
     query = content.get("query_string") or b""
     if isinstance(query, bytes):
         query = query.decode("latin-1")
-    keys = parse_qs(query).get("session_key")
+    keys: list[str] | None = parse_qs(query).get("session_key")
     if keys:
         return keys[0]
     for name, value in content.get("headers") or ():
         if bytes(name).lower() == b"cookie":
             cookies = parse_cookie(bytes(value).decode("latin-1"))
-            if settings.SESSION_COOKIE_NAME in cookies:
-                return cookies[settings.SESSION_COOKIE_NAME]
+            key: str | None = cookies.get(settings.SESSION_COOKIE_NAME)
+            if key is not None:
+                return key
     return None
 
 

@@ -8,9 +8,8 @@ front of the channel layer, in the interface server's process, which is how
 
 from __future__ import annotations
 
-from typing import Any
-
 from asgiref.sync import sync_to_async
+from asgiref.typing import ASGIApplication
 from django import http
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.handlers.exception import response_for_exception
@@ -43,16 +42,19 @@ class StaticFilesApplication(ASGIStaticFilesHandler):
     a view raising it would: 400 for a suspicious path, else 500.
     """
 
+    def __init__(self, application: ASGIApplication) -> None:
+        super().__init__(application)  # type: ignore[arg-type]  # stubs say ASGIHandler; any app works
+
     async def get_response_async(self, request: http.HttpRequest) -> http.HttpResponseBase:
         try:
             return await super().get_response_async(request)
         except Exception as exc:
             response = await sync_to_async(_response_for, thread_sensitive=False)(request, exc)
-            response._resource_closers.append(request.close)  # type: ignore[attr-defined]
+            response._resource_closers.append(request.close)  # type: ignore[attr-defined]  # Django's private list, as its handler uses it
             return response
 
 
-def _response_for(request: http.HttpRequest, exc: Exception) -> Any:
+def _response_for(request: http.HttpRequest, exc: Exception) -> http.HttpResponseBase:
     # Raised again in this thread, so the 500 page's traceback (sys.exc_info()) is there.
     try:
         raise exc

@@ -7,6 +7,7 @@ import subprocess
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.contrib.auth.models import User
 from django.test import Client as DjangoClient
 from websockets.exceptions import InvalidStatus
@@ -14,11 +15,17 @@ from websockets.sync.client import connect
 
 from channels.asgi import ChannelLayerWrapper
 from channels.generic import (
+    AsyncBaseConsumer,
     AsyncJsonWebsocketConsumer,
+    AsyncWebsocketConsumer,
     BaseConsumer,
+    ConsumerCore,
+    JsonWebsocketConsumer,
     WebsocketConsumer,
+    WebsocketDemultiplexer,
     WebsocketMultiplexer,
 )
+from channels.generic.websocket_base import WebsocketBase
 from channels.message import Message
 from channels.routing import route_class
 from tests.processes import django_command, project_env
@@ -117,6 +124,66 @@ def test_a_new_instance_handles_each_message() -> None:
     assert first is not second
     assert first.message is not second.message
     assert first.kwargs == {}
+
+
+def test_a_sync_consumer_handles_the_message_when_built_and_an_async_one_when_run() -> None:
+    """``BaseConsumer(message)`` runs the handler (1.x); ``AsyncBaseConsumer(message)`` waits."""
+    calls: list[str] = []
+
+    class Sync(BaseConsumer):
+        method_mapping = {"a.b": "handle"}
+
+        def handle(self, message, **kwargs):
+            calls.append(f"sync {kwargs}")
+
+    class Async(AsyncBaseConsumer):
+        method_mapping = {"a.b": "handle"}
+
+        async def handle(self, message, **kwargs):
+            calls.append(f"async {kwargs}")
+
+    Sync(Message({}, "a.b", None), n=1)
+    assert calls == ["sync {'n': 1}"]
+    consumer = Async(Message({}, "a.b", None), n=2)
+    assert calls == ["sync {'n': 1}"]
+    async_to_sync(consumer.run)()
+    assert calls == ["sync {'n': 1}", "async {'n': 2}"]
+
+
+def test_async_consumers_are_siblings_of_the_sync_ones_over_shared_bases() -> None:
+    """An async consumer is not a sync one: each declares its own hooks (plain or coroutine)."""
+    assert not issubclass(AsyncBaseConsumer, BaseConsumer)
+    assert not issubclass(AsyncWebsocketConsumer, WebsocketConsumer)
+    assert not issubclass(AsyncJsonWebsocketConsumer, JsonWebsocketConsumer)
+    for sync, asynchronous in [
+        (WebsocketConsumer, AsyncWebsocketConsumer),
+        (JsonWebsocketConsumer, AsyncJsonWebsocketConsumer),
+    ]:
+        assert issubclass(sync, WebsocketBase)
+        assert issubclass(asynchronous, WebsocketBase)
+        assert issubclass(sync, BaseConsumer)
+        assert issubclass(asynchronous, AsyncBaseConsumer)
+        for hook in ("connect", "receive", "disconnect", "accept", "send", "close", "group_send"):
+            assert not iscoroutinefunction(getattr(sync, hook)), hook
+            assert iscoroutinefunction(getattr(asynchronous, hook)), hook
+    assert issubclass(WebsocketDemultiplexer, JsonWebsocketConsumer)
+    assert issubclass(JsonWebsocketConsumer, ConsumerCore)
+    assert issubclass(Slow, ConsumerCore)
+
+
+def test_as_route_attrs_keep_an_async_consumer_async() -> None:
+    route = Slow.as_route({"groups": ["slow-attrs"]}, path=r"^/slow/$")
+    assert iscoroutinefunction(route.consumer)
+    assert route.consumer_class.groups == ["slow-attrs"]
+    assert issubclass(route.consumer_class, Slow)
+
+
+def test_the_shared_base_alone_cannot_be_routed() -> None:
+    class Neither(ConsumerCore):
+        method_mapping = {"a.b": "handle"}
+
+    with pytest.raises(NotImplementedError, match="subclass BaseConsumer or AsyncBaseConsumer"):
+        route_class(Neither)
 
 
 # WebsocketConsumer: a chat with http_user and groups ----------------------

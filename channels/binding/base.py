@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, cast
 
 from django.apps import apps
 from django.contrib.auth.models import AnonymousUser
@@ -53,10 +53,11 @@ class BindingMetaclass(type):
         super().__init__(name, bases, body)
         if not bases or (body.get("model", ...) is None):
             return  # Binding itself, or an abstract base (model = None in its body)
-        cls._check_definition()  # type: ignore[attr-defined]
+        binding = cast("type[Binding]", cls)  # this metaclass makes nothing else
+        binding._check_definition()
         if apps.ready:  # defined late (e.g. in a test): resolve now, so mistakes show here
-            cls.resolve_model()  # type: ignore[attr-defined]
-        outbound.register(cls)  # type: ignore[arg-type]
+            binding.resolve_model()
+        outbound.register(binding)
 
 
 class Refusal(Exception):
@@ -141,7 +142,8 @@ class Binding(metaclass=BindingMetaclass):
             cls.model = model
         if not (isinstance(model, type) and issubclass(model, Model)):
             raise ValueError(f"Binding {cls.__qualname__}: model must be a model class")
-        cls.model_label = f"{model._meta.app_label.lower()}.{model._meta.object_name.lower()}"
+        # object_name is the class's name, set for every model class.
+        cls.model_label = f"{model._meta.app_label.lower()}.{model.__name__.lower()}"
         return model
 
     @classmethod
@@ -336,7 +338,8 @@ class Binding(metaclass=BindingMetaclass):
         """Return the instance with primary key *pk*; a malformed pk is "not found"."""
         model = self.resolve_model()
         try:
-            return model._default_manager.get(pk=pk)
+            instance: Model = model._default_manager.get(pk=pk)
+            return instance
         except (ValueError, TypeError, ValidationError):
             raise model.DoesNotExist(f"{pk!r} is not a valid pk") from None
 

@@ -88,7 +88,8 @@ def _connect() -> None:
 def _stored(sender: type[Model], instance: Model, using: str) -> Model | None:
     if instance.pk is None:
         return None
-    return sender._base_manager.using(using).filter(pk=instance.pk).first()
+    stored: Model | None = sender._base_manager.using(using).filter(pk=instance.pk).first()
+    return stored
 
 
 def _pre_save(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from django.core import serializers
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from ..generic.websockets import WebsocketMultiplexer
 from ..message import Message
@@ -74,7 +74,8 @@ class WebsocketBinding(Binding):
     def serialize_data(self, instance: Model) -> dict[str, Any]:
         """Return the instance's fields as JSON-compatible data (Django's serializer)."""
         text = serializers.serialize("json", [instance], fields=self.field_names(instance))
-        return json.loads(text)[0]["fields"]
+        data: dict[str, Any] = json.loads(text)[0]["fields"]
+        return data
 
     # Inbound -----------------------------------------------------------------
 
@@ -128,7 +129,7 @@ class WebsocketBinding(Binding):
 
     def create(self, data: dict[str, Any]) -> Model:
         hydrated = self.hydrate(None, data)
-        instance = hydrated.object
+        instance: Model = hydrated.object
         instance.save()
         self._set_many(instance, hydrated.m2m_data)
         return instance
@@ -140,8 +141,9 @@ class WebsocketBinding(Binding):
         for name in data:
             if name in hydrated.m2m_data or name not in self.writable_fields():
                 continue
-            attname = opts.get_field(name).attname
-            setattr(instance, attname, getattr(hydrated.object, attname))
+            field = opts.get_field(name)
+            if isinstance(field, Field):  # always: writable fields are concrete
+                setattr(instance, field.attname, getattr(hydrated.object, field.attname))
         instance.save()
         self._set_many(instance, hydrated.m2m_data)
         return instance

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..typing import ConnectionKeys
 from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
 from .settings import BridgeSettings
@@ -72,7 +73,7 @@ class Connection:
         """Take one of the bridge's own events (called in the dispatcher's loop)."""
         raise NotImplementedError("control() must be implemented by a bridge connection")
 
-    def common_keys(self) -> dict[str, Any]:
+    def common_keys(self) -> ConnectionKeys:
         """Return the keys that ``http.request`` and ``websocket.connect`` share."""
         scope = self.scope
         return {

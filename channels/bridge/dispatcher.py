@@ -12,27 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from ..layers.names import new_process_channel
-from .events import Control, ControlEvent, Deliver, Reply
+from ..typing import ChannelLayer
+from .events import Control, ControlEvent, Deliver
 
 logger = logging.getLogger("channels.bridge")
 
 _T = TypeVar("_T")
 
 
-class BridgeLayer(Protocol):
-    """The part of a channel layer (or its Django wrapper) that the bridge uses."""
-
-    async def asend(self, channel: str, message: dict[str, Any]) -> None: ...
-
-    async def areceive(
-        self, channels: Iterable[str], block: bool = False, *, timeout: float | None = None
-    ) -> tuple[str, Reply] | tuple[None, None]: ...
-
-    def new_channel(self, pattern: str) -> str: ...
+#: What the bridge uses of a channel layer (or its Django wrapper): ``asend``,
+#: ``areceive`` and ``new_channel`` of :class:`channels.typing.ChannelLayer`.
+BridgeLayer = ChannelLayer
 
 
 class ReplyDispatcher:

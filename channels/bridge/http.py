@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import cast
 
 from ..backoff import asend_when_room
 from ..exceptions import ChannelFull, MessageTooLarge
+from ..typing import HttpDisconnect, HttpRequest, HttpRequestBodyChunk, HttpResponse
 from .connection import Connection, Receive, Scope, Send
 from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
@@ -54,7 +55,7 @@ class HttpConnection(Connection):
         body, more_body, disconnected = await self._read_first_part(self.settings.body_chunk_size)
         if disconnected:
             return
-        message = {
+        message: HttpRequest = {
             **self.common_keys(),
             "http_version": self.scope.get("http_version", "1.1"),
             "method": self.scope["method"],
@@ -65,7 +66,7 @@ class HttpConnection(Connection):
             body_channel = self.layer.new_channel("http.request.body?")
             message["body_channel"] = body_channel
         try:
-            await self.layer.asend("http.request", message)
+            await self.layer.asend("http.request", {**message})
         except ChannelFull:
             await self.error(503, "Request queue full.")
             return
@@ -156,10 +157,10 @@ class HttpConnection(Connection):
         except Exception as exc:  # the worker gives up on the body after its own timeout
             logger.debug("Could not close the body channel of %s (%s)", self.label, exc)
 
-    async def _send_chunk(self, body_channel: str, chunk: dict[str, Any]) -> None:
+    async def _send_chunk(self, body_channel: str, chunk: HttpRequestBodyChunk) -> None:
         # A body channel is read by one worker at its own pace: wait while it is full.
         await asend_when_room(
-            lambda: self.layer.asend(body_channel, chunk), self.settings.http_timeout
+            lambda: self.layer.asend(body_channel, {**chunk}), self.settings.http_timeout
         )
 
     async def _wait_disconnect(self) -> None:
@@ -169,10 +170,9 @@ class HttpConnection(Connection):
 
     async def _disconnected(self) -> None:
         self.replies.put_nowait(ControlEvent.DISCONNECTED)
+        message: HttpDisconnect = {"reply_channel": self.reply_channel, "path": self.scope["path"]}
         try:
-            await self.layer.asend(
-                "http.disconnect", {"reply_channel": self.reply_channel, "path": self.scope["path"]}
-            )
+            await self.layer.asend("http.disconnect", {**message})
         except Exception:  # the client is gone; nothing else to tell
             logger.debug("Could not send http.disconnect for %s", self.label)
 
@@ -193,25 +193,31 @@ class HttpConnection(Connection):
                 await self._stop(reply, started)
                 return
             self.warn_unknown_keys(reply, HTTP_REPLY_KEYS)
+            # A consumer wrote it: the shape is the documented one, the values are coerced.
+            response = cast(HttpResponse, reply)
             if not started:
-                if "status" not in reply:
+                if "status" not in response:
                     logger.error("The first reply to %s has no status", self.label)
                     await self.error(500, "Internal server error.")
                     return
                 await self.send(
                     {
                         "type": "http.response.start",
-                        "status": int(reply["status"]),
+                        "status": int(response["status"]),
                         "headers": [
                             [_to_bytes(name), _to_bytes(value)]
-                            for name, value in reply.get("headers", [])
+                            for name, value in response.get("headers", [])
                         ],
                     }
                 )
                 started = True
-            more = bool(reply.get("more_content", False))
+            more = bool(response.get("more_content", False))
             await self.send(
-                {"type": "http.response.body", "body": reply.get("content", b""), "more_body": more}
+                {
+                    "type": "http.response.body",
+                    "body": response.get("content", b""),
+                    "more_body": more,
+                }
             )
             if not more:
                 return

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from typing import Any
+from typing import Any, cast
 
 from ..backoff import asend_when_room
 from ..exceptions import ChannelFull, MessageTooLarge
+from ..typing import WebsocketConnect, WebsocketDisconnect, WebsocketReceive, WebsocketReply
 from . import daphne
 from .connection import Connection, Receive, Scope, Send
 from .dispatcher import BridgeLayer, ReplyDispatcher
@@ -106,10 +107,10 @@ class WebSocketConnection(Connection):
         event = await self.receive()
         if event["type"] != "websocket.connect":
             return
-        message = {**self.common_keys(), "order": 0}
+        message: WebsocketConnect = {**self.common_keys(), "order": 0}
         message["scheme"] = self.scope.get("scheme") or daphne.websocket_scheme(self._daphne)
         try:
-            await self.layer.asend("websocket.connect", message)
+            await self.layer.asend("websocket.connect", {**message})
         except ChannelFull:
             # daphne cannot answer a handshake with 503: accept, then "try again later".
             await self._refuse_open(1013)
@@ -188,10 +189,10 @@ class WebSocketConnection(Connection):
             accept["subprotocol"] = subprotocol
         await self.send(accept)
 
-    async def _send_frame(self, message: dict[str, Any]) -> None:
+    async def _send_frame(self, message: WebsocketReceive) -> None:
         """Send one frame's message, waiting (not reading more frames) while the channel is full."""
         await asend_when_room(
-            lambda: self.layer.asend("websocket.receive", message),
+            lambda: self.layer.asend("websocket.receive", {**message}),
             self.settings.receive_full_timeout,
         )
 
@@ -208,22 +209,22 @@ class WebSocketConnection(Connection):
 
     async def _send_disconnect(self, code: int) -> None:
         self.state = _DISCONNECTED
+        message: WebsocketDisconnect = {
+            "reply_channel": self.reply_channel,
+            "path": self.path,
+            "code": code,
+            "order": self.order + 1,
+        }
         try:
-            await self.layer.asend(
-                "websocket.disconnect",
-                {
-                    "reply_channel": self.reply_channel,
-                    "path": self.path,
-                    "code": code,
-                    "order": self.order + 1,
-                },
-            )
+            await self.layer.asend("websocket.disconnect", {**message})
         except Exception:
             logger.debug("Could not send websocket.disconnect for %s", self.label)
 
-    async def _reply(self, reply: Reply) -> bool:
+    async def _reply(self, content: Reply) -> bool:
         """Relay one reply to the client; return False once the socket is finished."""
-        self.warn_unknown_keys(reply, WEBSOCKET_REPLY_KEYS)
+        self.warn_unknown_keys(content, WEBSOCKET_REPLY_KEYS)
+        # A consumer wrote it: the keys are the documented ones, the values are checked here.
+        reply = cast(WebsocketReply, content)
         text, data = reply.get("text"), reply.get("bytes")
         if text is not None and data is not None:
             logger.warning("Ignored a reply with both text and bytes to %s", self.label)
@@ -269,7 +270,7 @@ class WebSocketConnection(Connection):
                 if not forwarding:  # only the disconnect is still of interest
                     continue
                 self.order += 1
-                message = {
+                message: WebsocketReceive = {
                     "reply_channel": self.reply_channel,
                     "path": self.path,
                     "order": self.order,

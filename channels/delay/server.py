@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgpack
@@ -83,7 +83,7 @@ class DelayServer:
 
     def wait_time(self) -> float:
         nxt = DelayedMessage.objects.order_by("due_date").values_list("due_date", flat=True)
-        first = nxt.first()
+        first: datetime | None = nxt.first()
         if first is None:
             return self.max_wait
         return max(0.0, min(self.max_wait, (first - timezone.now()).total_seconds()))

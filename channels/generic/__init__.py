@@ -1,6 +1,6 @@
-"""Class-based consumers: ``BaseConsumer`` and the WebSocket consumers built on it."""
+"""Class-based consumers: ``BaseConsumer``, ``AsyncBaseConsumer`` and the WebSocket consumers."""
 
-from .base import AsyncBaseConsumer, BaseConsumer
+from .base import AsyncBaseConsumer, BaseConsumer, ConsumerCore
 from .websockets import (
     AsyncJsonWebsocketConsumer,
     AsyncWebsocketConsumer,
@@ -15,6 +15,7 @@ __all__ = [
     "AsyncJsonWebsocketConsumer",
     "AsyncWebsocketConsumer",
     "BaseConsumer",
+    "ConsumerCore",
     "JsonWebsocketConsumer",
     "WebsocketConsumer",
     "WebsocketDemultiplexer",

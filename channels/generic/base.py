@@ -1,4 +1,4 @@
-"""``BaseConsumer``: class-based consumers, one instance per message.
+"""``BaseConsumer`` and ``AsyncBaseConsumer``: class-based consumers, one instance per message.
 
 A class-based consumer names the channels it serves in ``method_mapping`` and
 is routed with ``route_class(MyConsumer, path=...)`` (or
@@ -11,39 +11,45 @@ is routed with ``route_class(MyConsumer, path=...)`` (or
         def add(self, message, **kwargs):
             message.channel_session["n"] = message.channel_session.get("n", 0) + 1
 
-The router asks the class for its entry point with :meth:`as_consumer`; the
-worker calls it as ``consumer(message, **kwargs)``. As in 1.x, building an
-instance handles the message: ``MyConsumer(message)`` runs :meth:`dispatch`
-(the method ``method_mapping`` names, wrapped by :meth:`get_handler` in the
-session and ordering decorators), so 1.x tests that construct consumers keep
-working; the entry point returns the instance, so the test client can hand it
-back. :class:`AsyncBaseConsumer` cannot run in a constructor: building one
-only keeps the message, and its entry point, a coroutine function (which is
-how the worker knows to await it), awaits :meth:`AsyncBaseConsumer.run`.
+The router asks the class for its entry point with ``as_consumer()``; the
+worker calls it as ``consumer(message, **kwargs)``.
+
+The two flavours are siblings over :class:`ConsumerCore`, which holds what
+they share and does no I/O: the channels, the routes, and the lookup of a
+message's handler with its session decorators. Only running differs. As in
+1.x, building a :class:`BaseConsumer` handles the message: ``MyConsumer(message)``
+runs :meth:`~BaseConsumer.dispatch`, so 1.x tests that construct consumers
+keep working, and the entry point returns the instance, so the test client
+can hand it back. An :class:`AsyncBaseConsumer` cannot run in a constructor:
+building one only keeps the message, and its entry point, a coroutine function
+(which is how the worker knows to await it), awaits :meth:`~AsyncBaseConsumer.run`.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ..auth import channel_session_user
 from ..message import Message
 from ..routing import RouteClass, route_class
 from ..sessions import channel_session
 
-__all__ = ["AsyncBaseConsumer", "BaseConsumer"]
+__all__ = ["AsyncBaseConsumer", "BaseConsumer", "ConsumerCore"]
 
 Handler = Callable[..., Any]
+C = TypeVar("C", bound=Callable[..., Any])
 
 
-class BaseConsumer:
-    """Dispatch each message to the method ``method_mapping`` names for its channel.
+class ConsumerCore:
+    """What sync and async class-based consumers share: routing and handler lookup, no I/O.
 
+    Subclass :class:`BaseConsumer` or :class:`AsyncBaseConsumer`, not this.
     Override :meth:`get_handler` to wrap the handlers in more decorators;
     subclasses call ``super().get_handler(message, **kwargs)`` and wrap what
-    it returns. To route in another way, override :meth:`dispatch` and
-    :meth:`channel_names` (the channels must not change while a worker runs).
+    it returns. To route in another way, override :meth:`channel_names` (the
+    channels must not change while a worker runs) and ``dispatch``.
     """
 
     #: ``{channel name: method name}``; the channels this consumer is routed on.
@@ -56,7 +62,6 @@ class BaseConsumer:
     def __init__(self, message: Message, **kwargs: Any) -> None:
         self.message = message
         self.kwargs = kwargs
-        self.run()
 
     @classmethod
     def channel_names(cls) -> set[str]:
@@ -71,7 +76,7 @@ class BaseConsumer:
         a subclass with those class attributes, so one consumer class can be
         routed twice with different options.
         """
-        target: type[BaseConsumer] = cls
+        target: type[ConsumerCore] = cls
         if attrs is not None:
             if not isinstance(attrs, dict):
                 raise TypeError(
@@ -80,24 +85,16 @@ class BaseConsumer:
                 )
             if attrs:
                 body = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, **attrs}
-                target = type(cls)(cls.__name__, (cls,), body)
+                target = types.new_class(cls.__name__, (cls,), exec_body=lambda ns: ns.update(body))
         return route_class(target, **filters)
 
     @classmethod
     def as_consumer(cls) -> Handler:
-        """Return the callable the worker runs: ``consumer(message, **kwargs)``.
-
-        It returns the instance that handled the message.
-        """
-
-        def consumer(message: Message, **kwargs: Any) -> BaseConsumer:
-            return cls(message, **kwargs)  # constructing it handles the message
-
-        return _named_after(consumer, cls)
-
-    def run(self) -> Any:
-        """Handle ``self.message`` with ``self.kwargs``."""
-        return self.dispatch(self.message, **self.kwargs)
+        """Return the callable the worker runs: ``consumer(message, **kwargs)``."""
+        raise NotImplementedError(
+            "as_consumer() must be implemented by a consumer class: subclass BaseConsumer "
+            "or AsyncBaseConsumer, not ConsumerCore"
+        )
 
     def get_handler(self, message: Message | None = None, **kwargs: Any) -> Handler:
         """Return the method for *message*'s channel, wrapped in the session decorators.
@@ -123,40 +120,71 @@ class BaseConsumer:
                 "method_mapping"
             ) from None
 
+
+class BaseConsumer(ConsumerCore):
+    """Dispatch each message to the method ``method_mapping`` names for its channel.
+
+    Constructing one handles the message, as in 1.x. Override
+    :meth:`dispatch` to route in another way.
+    """
+
+    def __init__(self, message: Message, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.run()
+
+    @classmethod
+    def as_consumer(cls) -> Callable[..., BaseConsumer]:
+        """Return the callable the worker runs: ``consumer(message, **kwargs)``.
+
+        It returns the instance that handled the message.
+        """
+
+        def consumer(message: Message, **kwargs: Any) -> BaseConsumer:
+            return cls(message, **kwargs)  # constructing it handles the message
+
+        return _named_after(consumer, cls)
+
+    def run(self) -> Any:
+        """Handle ``self.message`` with ``self.kwargs``."""
+        return self.dispatch(self.message, **self.kwargs)
+
     def dispatch(self, message: Message, **kwargs: Any) -> Any:
         """Call the handler :meth:`get_handler` returns for *message*."""
         return self.get_handler(message, **kwargs)(message, **kwargs)
 
 
-class AsyncBaseConsumer(BaseConsumer):
-    """A :class:`BaseConsumer` whose handlers are coroutines, awaited on the worker's loop.
+class AsyncBaseConsumer(ConsumerCore):
+    """A class-based consumer whose handlers are coroutines, awaited on the worker's loop.
 
     Use ``Channel.asend``/``Group.asend`` in handlers, and ``sync_to_async``
     for the ORM. Many instances wait at once in one worker process.
+    Constructing one only keeps the message: the entry point awaits :meth:`run`.
     """
 
-    def __init__(self, message: Message, **kwargs: Any) -> None:
-        # No dispatch here: a coroutine cannot run in a constructor.
-        self.message = message
-        self.kwargs = kwargs
-
     @classmethod
-    def as_consumer(cls) -> Callable[..., Awaitable[Any]]:
-        async def consumer(message: Message, **kwargs: Any) -> BaseConsumer:
+    def as_consumer(cls) -> Callable[..., Awaitable[AsyncBaseConsumer]]:
+        """Return the coroutine function the worker awaits: ``consumer(message, **kwargs)``.
+
+        It returns the instance that handled the message.
+        """
+
+        async def consumer(message: Message, **kwargs: Any) -> AsyncBaseConsumer:
             instance = cls(message, **kwargs)
             await instance.run()
             return instance
 
         return _named_after(consumer, cls)
 
-    async def run(self) -> Any:  # type: ignore[override]
+    async def run(self) -> Any:
+        """Handle ``self.message`` with ``self.kwargs``."""
         return await self.dispatch(self.message, **self.kwargs)
 
-    async def dispatch(self, message: Message, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def dispatch(self, message: Message, **kwargs: Any) -> Any:
+        """Await the handler :meth:`get_handler` returns for *message*."""
         return await self.get_handler(message, **kwargs)(message, **kwargs)
 
 
-def _named_after(consumer: Handler, cls: type) -> Handler:
+def _named_after(consumer: C, cls: type) -> C:
     # The worker logs errors under the consumer's name: make it the class's.
     consumer.__module__ = cls.__module__
     consumer.__qualname__ = cls.__qualname__

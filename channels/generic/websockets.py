@@ -1,4 +1,4 @@
-"""Class-based WebSocket consumers: plain, JSON, multiplexed, and their async twins.
+"""Class-based WebSocket consumers: plain, JSON, multiplexed, and their async siblings.
 
 ::
 
@@ -14,27 +14,26 @@
 Each message builds a new instance: keep state in ``message.channel_session``
 (``channel_session = True``), not on ``self``. Route keyword arguments reach
 every hook as ``**kwargs`` and :meth:`WebsocketConsumer.connection_groups`.
+
+The sync and async consumers are siblings over
+:class:`~channels.generic.websocket_base.WebsocketBase` (options, decorators,
+groups; no I/O), so each declares its own hooks: ``AsyncWebsocketConsumer`` is
+not a ``WebsocketConsumer``. The JSON consumers keep 1.x's signatures, whose
+hooks take the decoded value where the plain ones take ``text``/``bytes``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
-from django.core.serializers.json import DjangoJSONEncoder
 
-from ..asgi import DEFAULT_CHANNEL_LAYER
-from ..auth import (
-    channel_and_http_session_user_from_http,
-    channel_session_user,
-    channel_session_user_from_http,
-)
-from ..channel import Channel, Group
 from ..exceptions import SendNotAvailableOnDemultiplexer
 from ..message import Message
-from ..sessions import enforce_ordering
-from .base import AsyncBaseConsumer, BaseConsumer, Handler
+from .base import AsyncBaseConsumer, BaseConsumer, ConsumerCore
+from .codec import JsonCodecMixin
+from .multiplexer import WebsocketMultiplexer
+from .websocket_base import Close, WebsocketBase, frame
 
 __all__ = [
     "AsyncJsonWebsocketConsumer",
@@ -45,104 +44,15 @@ __all__ = [
     "WebsocketMultiplexer",
 ]
 
-Close = bool | int
 
-
-def frame(
-    text: str | None = None, bytes: bytes | None = None, close: Close = False
-) -> dict[str, Any]:
-    """Return the reply-channel message that sends a frame and/or closes the socket."""
-    if text is not None and bytes is not None:
-        raise ValueError("Send either text or bytes in one frame, not both")
-    content: dict[str, Any] = {}
-    if text is not None:
-        content["text"] = text
-    if bytes is not None:
-        content["bytes"] = bytes
-    if close:
-        content["close"] = close
-    if not content:
-        raise ValueError("Nothing to send: pass text, bytes or close")
-    return content
-
-
-class WebsocketConsumer(BaseConsumer):
+class WebsocketConsumer(WebsocketBase, BaseConsumer):
     """Handle a WebSocket's connect, frames and disconnect in one class.
 
     Override :meth:`connect` (it accepts by default), :meth:`receive` and
-    :meth:`disconnect`; answer with :meth:`send` and :meth:`close`. Options:
-
-    * ``http_user``: ``message.user`` from the HTTP session on connect, kept
-      in the channel session for later frames.
-    * ``http_user_and_session``: ``message.http_session`` and ``message.user``
-      on every message (the HTTP session key is remembered from connect).
-    * ``strict_ordering`` / ``slight_ordering``: run the socket's messages in
-      order (see :func:`channels.sessions.enforce_ordering`).
-    * ``groups`` or :meth:`connection_groups`: joined on connect, left on
-      disconnect.
-
-    Under a :class:`WebsocketDemultiplexer` every hook (and
-    :meth:`connection_groups`) also gets ``multiplexer=``, the stream's
-    :class:`WebsocketMultiplexer`, as in 1.x.
+    :meth:`disconnect`; answer with :meth:`send` and :meth:`close`. The
+    options (``http_user``, ``groups``, ordering...) are those of
+    :class:`~channels.generic.websocket_base.WebsocketBase`.
     """
-
-    method_mapping: ClassVar[dict[str, str]] = {
-        "websocket.connect": "raw_connect",
-        "websocket.receive": "raw_receive",
-        "websocket.disconnect": "raw_disconnect",
-    }
-    http_user: ClassVar[bool] = False
-    http_user_and_session: ClassVar[bool] = False
-    strict_ordering: ClassVar[bool] = False
-    slight_ordering: ClassVar[bool] = False
-    #: Groups every socket of this consumer joins on connect.
-    groups: ClassVar[list[str] | None] = []
-    #: The layer :meth:`group_send` uses (it has no message to take one from).
-    channel_layer_alias: ClassVar[str] = DEFAULT_CHANNEL_LAYER
-
-    @property
-    def multiplexer(self) -> WebsocketMultiplexer | None:
-        """The stream's multiplexer, when a :class:`WebsocketDemultiplexer` runs this consumer."""
-        return self.kwargs.get("multiplexer")
-
-    @property
-    def path(self) -> str | None:
-        """The path of the socket's URL, as the message gives it."""
-        return self.message.content.get("path")
-
-    @property
-    def reply_channel(self) -> Channel:
-        if self.message.reply_channel is None:
-            raise ValueError(f"A {self.message.channel.name} message has no reply_channel")
-        return self.message.reply_channel
-
-    def get_handler(self, message: Message | None = None, **kwargs: Any) -> Handler:
-        message = message or self.message
-        handler = super().get_handler(message, **kwargs)
-        if self.http_user_and_session:
-            handler = channel_and_http_session_user_from_http(handler)
-        elif self.http_user:
-            if message.channel.name == "websocket.connect":
-                handler = channel_session_user_from_http(handler)
-            else:
-                handler = channel_session_user(handler)
-        # Under a demultiplexer the socket's messages are already in their turn.
-        if self.multiplexer is None:
-            if self.strict_ordering:
-                handler = enforce_ordering(handler)
-            elif self.slight_ordering:
-                handler = enforce_ordering(handler, slight=True)
-        return handler
-
-    def connection_groups(self, **kwargs: Any) -> list[str]:
-        """Return the groups this socket belongs to; *kwargs* are the route's."""
-        return list(self.groups or [])
-
-    def _groups(self, message: Message, kwargs: dict[str, Any]) -> list[Group]:
-        return [
-            Group(name, channel_layer=message.channel_layer)
-            for name in self.connection_groups(**kwargs)
-        ]
 
     # Raw handlers: the method_mapping targets --------------------------------
 
@@ -193,33 +103,7 @@ class WebsocketConsumer(BaseConsumer):
         cls, name: str, text: str | None = None, bytes: bytes | None = None, close: Close = False
     ) -> None:
         """Send a frame to every socket in group *name*."""
-        Group(name, alias=cls.channel_layer_alias).send(frame(text, bytes, close))
-
-
-class JsonCodecMixin:
-    """JSON in text frames; override the two classmethods to change the encoding."""
-
-    #: What a client gets back for a frame it cannot use.
-    error_key: ClassVar[str] = "error"
-
-    @classmethod
-    def decode_json(cls, text: str) -> Any:
-        """Return the value of a text frame; raise ``ValueError`` if it is not JSON."""
-        return json.loads(text)
-
-    @classmethod
-    def encode_json(cls, content: Any) -> str:
-        return json.dumps(content, cls=DjangoJSONEncoder)
-
-    def decode_frame(self, message: Message) -> tuple[bool, Any]:
-        """Return (True, value) for a JSON text frame, else (False, what is wrong with it)."""
-        text = message.get("text")
-        if text is None:
-            return False, "Binary frames are not accepted: send JSON in text frames"
-        try:
-            return True, self.decode_json(text)
-        except ValueError as exc:
-            return False, f"Invalid JSON: {exc}"
+        cls._group(name).send(frame(text, bytes, close))
 
 
 class JsonWebsocketConsumer(JsonCodecMixin, WebsocketConsumer):
@@ -238,14 +122,14 @@ class JsonWebsocketConsumer(JsonCodecMixin, WebsocketConsumer):
         else:
             self.reject_frame(value)
 
-    def receive(self, content: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def receive(self, content: Any, **kwargs: Any) -> None:  # type: ignore[override]  # 1.x API: the decoded value, not text/bytes
         """Called with the decoded JSON of each text frame."""
 
     def reject_frame(self, reason: str) -> None:
         """Tell the client a frame was not understood; the socket stays open."""
         self.send({self.error_key: reason})
 
-    def send(self, content: Any, close: Close = False) -> None:  # type: ignore[override]
+    def send(self, content: Any, close: Close = False) -> None:  # type: ignore[override]  # 1.x API: a value to encode, not text/bytes
         """Send *content* as JSON (through the multiplexer, under a demultiplexer)."""
         if self.multiplexer is not None:
             self.multiplexer.send(content)
@@ -255,55 +139,9 @@ class JsonWebsocketConsumer(JsonCodecMixin, WebsocketConsumer):
             super().send(text=self.encode_json(content), close=close)
 
     @classmethod
-    def group_send(cls, name: str, content: Any, close: Close = False) -> None:  # type: ignore[override]
+    def group_send(cls, name: str, content: Any, close: Close = False) -> None:  # type: ignore[override]  # 1.x API: a value to encode
         """Send *content* as JSON to every socket in group *name*."""
         super().group_send(name, text=cls.encode_json(content), close=close)
-
-
-class WebsocketMultiplexer:
-    """Send a stream's payloads over a shared socket as ``{"stream": s, "payload": p}``.
-
-    Override :meth:`encode_json` (or :meth:`encode`) in a subclass and name
-    it in ``WebsocketDemultiplexer.multiplexer_class`` to change the wire
-    format; the demultiplexer hands each stream's consumer an instance.
-    """
-
-    def __init__(self, stream: str, reply_channel: Channel) -> None:
-        self.stream = stream
-        self.reply_channel = reply_channel
-
-    @classmethod
-    def encode_json(cls, content: Any) -> str:
-        """Return the text of a frame holding *content* (``{"stream", "payload"}``)."""
-        return json.dumps(content, cls=DjangoJSONEncoder)
-
-    @classmethod
-    def encode(cls, stream: str, payload: Any) -> dict[str, Any]:
-        """Return the reply-channel message that carries *payload* on *stream*."""
-        return {"text": cls.encode_json({"stream": stream, "payload": payload})}
-
-    def send(self, payload: Any) -> None:
-        """Send *payload* on this stream to this socket."""
-        self.reply_channel.send(self.encode(self.stream, payload))
-
-    async def asend(self, payload: Any) -> None:
-        """Async twin of :meth:`send`."""
-        await self.reply_channel.asend(self.encode(self.stream, payload))
-
-    @classmethod
-    def group_send(
-        cls,
-        name: str,
-        stream: str,
-        payload: Any,
-        close: Close = False,
-        alias: str = DEFAULT_CHANNEL_LAYER,
-    ) -> None:
-        """Send *payload* on *stream* to every socket in group *name*."""
-        message = cls.encode(stream, payload)
-        if close:
-            message["close"] = close
-        Group(name, alias=alias).send(message)
 
 
 class WebsocketDemultiplexer(JsonWebsocketConsumer):
@@ -337,7 +175,7 @@ class WebsocketDemultiplexer(JsonWebsocketConsumer):
         for stream in self.consumers:
             self.forward(stream, message, kwargs)
 
-    def receive(self, content: Any, **kwargs: Any) -> None:
+    def receive(self, content: Any, **kwargs: Any) -> None:  # type: ignore[override]  # as JsonWebsocketConsumer's
         if not isinstance(content, dict) or not isinstance(content.get("stream"), str):
             self.reject_frame('Frames must look like {"stream": "<name>", "payload": {...}}')
             return
@@ -357,7 +195,7 @@ class WebsocketDemultiplexer(JsonWebsocketConsumer):
     def forward(self, stream: str, message: Message, kwargs: dict[str, Any]) -> Any:
         """Run the consumer of *stream* on *message*, with its ``multiplexer=``."""
         consumer = self.consumers[stream]
-        if isinstance(consumer, type) and issubclass(consumer, BaseConsumer):
+        if isinstance(consumer, type) and issubclass(consumer, ConsumerCore):
             consumer = consumer.as_consumer()
         multiplexer = self.multiplexer_class(stream, self.reply_channel)
         arguments = {**kwargs, "multiplexer": multiplexer}
@@ -368,7 +206,7 @@ class WebsocketDemultiplexer(JsonWebsocketConsumer):
     def reject_frame(self, reason: str) -> None:
         WebsocketConsumer.send(self, text=self.encode_json({self.error_key: reason}))
 
-    def send(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def send(self, *args: Any, **kwargs: Any) -> None:
         raise SendNotAvailableOnDemultiplexer(
             "A demultiplexer has no stream to send on: send from the stream's consumer "
             "(self.send() or its multiplexer= argument), or use "
@@ -376,83 +214,90 @@ class WebsocketDemultiplexer(JsonWebsocketConsumer):
         )
 
     @classmethod
-    def group_send(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def group_send(cls, *args: Any, **kwargs: Any) -> None:
         raise SendNotAvailableOnDemultiplexer(
             "A demultiplexer has no stream to send on: use "
             "WebsocketMultiplexer.group_send(group, stream, payload)"
         )
 
 
-# Async twins -------------------------------------------------------------
+# Async siblings ------------------------------------------------------------
 
 
-class AsyncWebsocketConsumer(AsyncBaseConsumer, WebsocketConsumer):
-    """:class:`WebsocketConsumer` with coroutine hooks, awaited on the worker's event loop.
+class AsyncWebsocketConsumer(WebsocketBase, AsyncBaseConsumer):
+    """The coroutine sibling of :class:`WebsocketConsumer`, awaited on the worker's event loop.
 
     ``async def connect/receive/disconnect``; ``await self.send(...)``. While
     one socket's handler awaits, the same worker process serves other sockets.
     """
 
-    async def raw_connect(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
+    async def raw_connect(self, message: Message, **kwargs: Any) -> None:
         for group in self._groups(message, kwargs):
             await group.aadd(self.reply_channel)
         await self.connect(message, **kwargs)
 
-    async def raw_receive(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
+    async def raw_receive(self, message: Message, **kwargs: Any) -> None:
         await self.receive(text=message.get("text"), bytes=message.get("bytes"), **kwargs)
 
-    async def raw_disconnect(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
+    async def raw_disconnect(self, message: Message, **kwargs: Any) -> None:
         for group in self._groups(message, kwargs):
             await group.adiscard(self.reply_channel)
         await self.disconnect(message, **kwargs)
 
-    async def connect(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
+    async def connect(self, message: Message, **kwargs: Any) -> None:
+        """Called on ``websocket.connect``; accepts the socket unless overridden."""
         await self.accept()
 
-    async def receive(  # type: ignore[override]
+    async def receive(
         self, text: str | None = None, bytes: bytes | None = None, **kwargs: Any
     ) -> None:
         """Called with each frame's text or bytes."""
 
-    async def disconnect(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
+    async def disconnect(self, message: Message, **kwargs: Any) -> None:
         """Called when the socket closed; ``message["code"]`` is its close code."""
 
-    async def accept(self) -> None:  # type: ignore[override]
+    async def accept(self) -> None:
+        """Accept the socket (a demultiplexer has already accepted for its streams)."""
         if self.multiplexer is None:
             await self.reply_channel.asend({"accept": True})
 
-    async def send(  # type: ignore[override]
+    async def send(
         self, text: str | None = None, bytes: bytes | None = None, close: Close = False
     ) -> None:
+        """Send a text or binary frame to this socket; ``close`` closes it afterwards."""
         await self.reply_channel.asend(frame(text, bytes, close))
 
-    async def close(self, code: Close = True) -> None:  # type: ignore[override]
+    async def close(self, code: Close = True) -> None:
+        """Close the socket, with *code* if it is a number."""
         await self.reply_channel.asend({"close": code})
 
     @classmethod
-    async def group_send(  # type: ignore[override]
+    async def group_send(
         cls, name: str, text: str | None = None, bytes: bytes | None = None, close: Close = False
     ) -> None:
-        await Group(name, alias=cls.channel_layer_alias).asend(frame(text, bytes, close))
+        """Send a frame to every socket in group *name*."""
+        await cls._group(name).asend(frame(text, bytes, close))
 
 
 class AsyncJsonWebsocketConsumer(JsonCodecMixin, AsyncWebsocketConsumer):
-    """:class:`JsonWebsocketConsumer` with coroutine hooks."""
+    """The coroutine sibling of :class:`JsonWebsocketConsumer`."""
 
-    async def raw_receive(self, message: Message, **kwargs: Any) -> None:  # type: ignore[override]
+    async def raw_receive(self, message: Message, **kwargs: Any) -> None:
         ok, value = self.decode_frame(message)
         if ok:
             await self.receive(value, **kwargs)
         else:
             await self.reject_frame(value)
 
-    async def receive(self, content: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    async def receive(self, content: Any, **kwargs: Any) -> None:  # type: ignore[override]  # 1.x API: the decoded value, not text/bytes
         """Called with the decoded JSON of each text frame."""
 
     async def reject_frame(self, reason: str) -> None:
+        """Tell the client a frame was not understood; the socket stays open."""
         await self.send({self.error_key: reason})
 
-    async def send(self, content: Any, close: Close = False) -> None:  # type: ignore[override]
+    async def send(self, content: Any, close: Close = False) -> None:  # type: ignore[override]  # 1.x API: a value to encode, not text/bytes
+        """Send *content* as JSON (through the multiplexer, under a demultiplexer)."""
         if self.multiplexer is not None:
             await self.multiplexer.asend(content)
             if close:
@@ -461,7 +306,6 @@ class AsyncJsonWebsocketConsumer(JsonCodecMixin, AsyncWebsocketConsumer):
             await super().send(text=self.encode_json(content), close=close)
 
     @classmethod
-    async def group_send(  # type: ignore[override]
-        cls, name: str, content: Any, close: Close = False
-    ) -> None:
+    async def group_send(cls, name: str, content: Any, close: Close = False) -> None:  # type: ignore[override]  # 1.x API: a value to encode
+        """Send *content* as JSON to every socket in group *name*."""
         await super().group_send(name, text=cls.encode_json(content), close=close)

@@ -150,6 +150,7 @@ class BaseChannelLayer:
         self.get_capacity = lru_cache(maxsize=1024)(self._lookup_capacity)
         encryptor = None
         if symmetric_encryption_keys is not None:
+            # Checked at run time: a lone string is refused there with the fix in the message.
             encryptor = Encryptor(symmetric_encryption_keys, ttl=int(expiry) + 10)  # type: ignore[arg-type]
         self.codec = self.codec_class(max_message_size, encryptor)
 

@@ -51,5 +51,5 @@ def take_over_runserver() -> list[str]:
 
     for app in taken:
         module = importlib.import_module(f"{app}.management.commands.runserver")
-        module.Command = Command  # type: ignore[attr-defined]
+        module.Command = Command  # type: ignore[attr-defined]  # a module's attribute, replaced
     return taken

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import unittest
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from django.test import TestCase, TransactionTestCase
 
@@ -17,7 +18,13 @@ from ..message import Message
 
 __all__ = ["ChannelTestCase", "ChannelTestMixin", "TransactionChannelTestCase", "apply_routes"]
 
-T = TypeVar("T")
+C = TypeVar("C", bound=type)
+F = TypeVar("F", bound=Callable[..., Any])
+
+if TYPE_CHECKING:  # what the mixin is mixed into, for the type checker's eyes only
+    _TestCase = unittest.TestCase
+else:
+    _TestCase = object
 
 
 def isolated_layer(alias: str) -> ChannelLayerWrapper:
@@ -26,7 +33,7 @@ def isolated_layer(alias: str) -> ChannelLayerWrapper:
     return ChannelLayerWrapper(InMemoryChannelLayer(), alias, entry.get("ROUTING"))
 
 
-class ChannelTestMixin:
+class ChannelTestMixin(_TestCase):
     """Give each test its own in-memory layer for every alias in ``test_channel_aliases``.
 
     ``Channel(...).send()`` in the code under test lands there, and
@@ -37,11 +44,11 @@ class ChannelTestMixin:
 
     def run(self, result: Any = None) -> Any:
         with self._isolated_layers():
-            return super().run(result)  # type: ignore[misc]
+            return super().run(result)
 
     def debug(self) -> None:
         with self._isolated_layers():
-            super().debug()  # type: ignore[misc]
+            super().debug()
 
     @contextlib.contextmanager
     def _isolated_layers(self) -> Iterator[None]:
@@ -63,7 +70,7 @@ class ChannelTestMixin:
         name, content = layer.receive([channel], block=False)
         if name is None:
             if require:
-                self.fail(f"Expected a message on {channel!r} (layer {alias!r}); none was sent")  # type: ignore[attr-defined]
+                self.fail(f"Expected a message on {channel!r} (layer {alias!r}); none was sent")
             return None
         return Message(content, name, layer)
 
@@ -121,24 +128,30 @@ class apply_routes:  # lower case: it is used like a function, as in 1.x
         for layer, routing in self._saved.pop():
             layer.routing = routing
 
-    def __call__(self, target: T) -> T:
+    @overload
+    def __call__(self, target: C) -> C: ...
+
+    @overload
+    def __call__(self, target: F) -> F: ...
+
+    def __call__(self, target: Any) -> Any:
         if isinstance(target, type):
-            return self._decorate_class(target)  # type: ignore[return-value]
+            return self._decorate_class(target)
         if inspect.iscoroutinefunction(target):
             raise TypeError("apply_routes cannot decorate async functions; use it with `with`")
-        func: Callable[..., Any] = target  # type: ignore[assignment]
+        func: Callable[..., Any] = target
 
         @functools.wraps(func)
         def inner(*args: Any, **kwargs: Any) -> Any:
             with self:
                 return func(*args, **kwargs)
 
-        return inner  # type: ignore[return-value]
+        return inner
 
-    def _decorate_class(self, cls: type) -> type:
+    def _decorate_class(self, cls: C) -> C:
         if not hasattr(cls, "setUp") or not hasattr(cls, "addCleanup"):
             raise TypeError("apply_routes decorates test functions and TestCase classes")
-        set_up = cls.setUp  # type: ignore[attr-defined]
+        set_up = cls.setUp
         routes, aliases = self.routes, self.aliases
 
         # setUp runs once the test's layers are in place; cleanups run after tearDown.
@@ -147,5 +160,5 @@ class apply_routes:  # lower case: it is used like a function, as in 1.x
             test.addCleanup(applied.__exit__, None, None, None)
             set_up(test)
 
-        cls.setUp = setUp  # type: ignore[attr-defined]
+        cls.setUp = setUp
         return cls

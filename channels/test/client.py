@@ -15,7 +15,7 @@ from ..asgi import DEFAULT_CHANNEL_LAYER, ChannelLayerWrapper, channel_layers
 from ..channel import Group
 from ..exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from ..message import Message
-from ..runner import Runner, is_async_consumer
+from ..runner import NOTHING_TAKEN, Runner, Taken, is_async_consumer
 from ..signals import consumer_finished, consumer_started
 from ..worker import Worker
 
@@ -79,13 +79,16 @@ class InlineWorker(Worker):
         """The failures of consumers not yet raised to the caller."""
         return self.runner.errors
 
-    def handle(self, channel: str, content: dict[str, Any]) -> None:  # type: ignore[override]
-        """Route the message and run its consumer, as ``Worker.handle`` does, then raise."""
+    def handle(self, channel: str, content: dict[str, Any]) -> Taken:
+        """Route the message and run its consumer, as ``Worker.handle`` does, then raise.
+
+        It never takes the next message (see ``poll_with_sends``).
+        """
         self.ran = None
         self.result = None
         routed = self.route(channel, content)
         if routed is None:
-            return
+            return NOTHING_TAKEN
         message, consumer, kwargs = routed
         self.ran = consumer, message
         with _test_connections():
@@ -97,6 +100,7 @@ class InlineWorker(Worker):
                 self.runner.run(self._keeping_result(consumer), message, kwargs)
         if self.errors:
             raise self.errors.pop()
+        return NOTHING_TAKEN
 
     def _keeping_result(self, consumer: Any) -> Any:
         @functools.wraps(consumer, updated=())
@@ -192,6 +196,7 @@ class Client:
 
     def receive(self) -> dict[str, Any] | None:
         """Return the next message sent to this client's reply channel, or None."""
+        content: dict[str, Any] | None
         _, content = self.channel_layer.receive([self.reply_prefix], block=False)
         return content
 

@@ -140,10 +140,12 @@ class ChannelLiveServerTestCase(TransactionTestCase):
             layer.close()
 
     def _child_settings(self) -> dict[str, Any]:
+        from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
+
         databases = {}
         for alias in connections:
             connection = connections[alias]
-            if connection.vendor == "sqlite" and connection.is_in_memory_db():
+            if isinstance(connection, SQLiteDatabaseWrapper) and connection.is_in_memory_db():
                 raise ImproperlyConfigured(
                     "ChannelLiveServerTestCase cannot share an in-memory SQLite database with "
                     "its server processes; set DATABASES[...]['TEST']['NAME'] to a file"
@@ -177,4 +179,5 @@ class ChannelLiveServerTestCase(TransactionTestCase):
 def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port

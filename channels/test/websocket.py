@@ -81,7 +81,7 @@ class WSClient(Client):
 
     # Messages ---------------------------------------------------------------
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         to: str,
         content: dict[str, Any] | None = None,
@@ -107,7 +107,7 @@ class WSClient(Client):
             self.order += 1
         super().send(to, message)
 
-    def receive(self, json: bool = True) -> Any:  # type: ignore[override]
+    def receive(self, json: bool = True) -> Any:
         """Return the next reply's frame: its text decoded as JSON, or with ``json=False`` as is.
 
         A reply without text (``{"accept": True}``, ``{"close": True}``,
@@ -120,9 +120,7 @@ class WSClient(Client):
             return _json_loads(content["text"])
         return content.get("text", content)
 
-    def consume(  # type: ignore[override]
-        self, channel: str, fail_on_none: bool = True, check_accept: bool = True
-    ) -> Any:
+    def consume(self, channel: str, fail_on_none: bool = True, check_accept: bool = True) -> Any:
         """Run the consumer of the next message on *channel*; return what it returned.
 
         After ``websocket.connect`` with *check_accept*, take the reply and
@@ -135,7 +133,7 @@ class WSClient(Client):
                 raise AssertionError(f"The connect consumer did not accept the socket: {reply!r}")
         return result
 
-    def send_and_consume(  # type: ignore[override]
+    def send_and_consume(  # type: ignore[override]  # 1.x order: text and path before fail_on_none
         self,
         channel: str,
         content: dict[str, Any] | None = None,

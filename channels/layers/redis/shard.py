@@ -54,7 +54,7 @@ _LOST = (RedisConnectionError, RedisTimeoutError, OSError)
 
 def _parse_url(url: str) -> dict[str, Any]:
     """Return the connection settings in a Redis URL (typed: redis-py's function is not)."""
-    settings: dict[str, Any] = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+    settings: dict[str, Any] = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     return settings
 
 

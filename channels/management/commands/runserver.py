@@ -42,7 +42,7 @@ from channels.staticfiles import StaticFilesApplication
 from channels.worker import Worker
 
 #: What the errors of a failed listen mean, as Django's runserver says them.
-LISTEN_ERRORS = {
+LISTEN_ERRORS: dict[int | None, str] = {
     errno.EADDRINUSE: "That port is already in use.",
     errno.EACCES: "You don't have permission to access that port.",
     errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
