@@ -12,8 +12,10 @@ it before it sets ``DJANGO_SETTINGS_MODULE``::
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+import logging
 import threading
 import traceback
 import types
@@ -25,6 +27,7 @@ from django.utils.module_loading import import_string
 
 from .exceptions import InvalidChannelLayerError, RoutingImportError
 from .layers.base import BaseChannelLayer
+from .layers.outage import OutageReport, check_layer
 from .routing import Router
 
 DEFAULT_CHANNEL_LAYER = "default"
@@ -75,6 +78,11 @@ class ChannelLayerWrapper:
     Every attribute of the layer is reachable on the wrapper, so code written
     against the raw ASGI layer (``wrapper.send(...)``) keeps working.
     """
+
+    @functools.cached_property
+    def outage(self) -> OutageReport:
+        """What an interface server says once when this layer is down, and when it is back."""
+        return OutageReport(logging.getLogger("channels.bridge"), repr(self.alias))
 
     def __init__(self, channel_layer: BaseChannelLayer, alias: str, routing: Any) -> None:
         self.channel_layer = channel_layer
@@ -382,6 +390,10 @@ def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> ChannelLayerWrapper
         django.setup(set_prefix=False)
     from .logs import daphne_verbosity, served_by_daphne, use_default_logging
 
+    layer = channel_layers[alias]
     if served_by_daphne():  # the bridge's lines in the format of the other processes
         use_default_logging(daphne_verbosity())
-    return channel_layers[alias]
+        # Say now if the layer is down, not at the first request; daphne starts anyway
+        # and answers 503 until it is back.
+        check_layer(layer, layer.outage, retry_in=2.0)
+    return layer

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .layers.outage import OutageReport
+from .layers.outage import OutageReport, check_layer
 from .message import Message
 from .routing import Router
 from .runner import Runner, Taken, consumer_name, is_async_consumer, keeps_sends
@@ -163,15 +163,7 @@ class Worker:
         Run at start, so a layer that is down or misconfigured is reported
         before the first message is waited for. Return whether it answered.
         """
-        probe = getattr(self.channel_layer, "global_statistics", None)
-        if probe is None or "statistics" not in getattr(self.channel_layer, "extensions", ()):
-            return True
-        try:
-            probe()
-        except Exception as exc:
-            self.outage.failed(exc, self.max_reconnect_delay)
-            return False
-        return True
+        return check_layer(self.channel_layer, self.outage, self.max_reconnect_delay)
 
     def _receive_loop(self) -> None:
         worker_ready.send(sender=type(self), worker=self)

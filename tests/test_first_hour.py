@@ -457,3 +457,29 @@ def test_runworker_autoreload_is_off_by_default() -> None:
     result = run_command("runworker", "--help")
     assert "--autoreload" in result.stdout
     assert "off by default" in " ".join(result.stdout.split())
+
+
+def test_daphne_says_at_start_that_redis_is_down_and_when_it_is_back(unique_prefix: str) -> None:
+    """The interface server checks its layer when it loads it, answers 503 meanwhile, recovers."""
+    from tests.interface import start_daphne
+
+    port = free_port()
+    env = project_env(
+        CHANNELS_TEST_REDIS_URL=f"redis://127.0.0.1:{port}/0", CHANNELS_TEST_PREFIX=unique_prefix
+    )
+    daphne = start_daphne(env)
+    server = None
+    try:
+        # Said before daphne listens, when the application is loaded.
+        assert f"Redis at 127.0.0.1:{port} is unreachable" in "".join(daphne.output)
+        assert http(f"http://127.0.0.1:{daphne.port}/hello/", timeout=30)[0] == 503
+        server = RedisServer(port=port).start()
+        # The reply loop, started by that request, keeps trying and says when it is back.
+        daphne.wait_for("is reachable again")
+        output = "".join(daphne.output)
+        assert output.count("is unreachable") == 1, output
+        assert "Traceback" not in output
+    finally:
+        daphne.stop()
+        if server is not None:
+            server.cleanup()

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ..layers.names import new_process_channel
+from ..layers.outage import OutageReport
 from ..typing import ChannelLayer
 from .events import Control, ControlEvent, Deliver
 
@@ -51,6 +52,10 @@ class ReplyDispatcher:
         self.connections: dict[str, Deliver] = {}
         self._controls: dict[str, Control] = {}
         self._task: asyncio.Task[None] | None = None
+        #: Says once that the layer is down (the process's start check shares it).
+        self.outage: OutageReport = getattr(layer, "outage", None) or OutageReport(
+            logger, repr(getattr(layer, "alias", layer))
+        )
 
     def register(self, deliver: Deliver, control: Control) -> str:
         """Return a new reply channel whose replies go to *deliver*.
@@ -72,18 +77,23 @@ class ReplyDispatcher:
 
     async def _run(self) -> None:
         delay = self.first_retry_delay
+        failing = self.outage.down  # the start check may have found the layer down
         while True:
             try:
                 channel, message = await self.layer.areceive([self.prefix], block=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("Cannot read replies from the channel layer (%s)", exc)
+                failing = True
+                self.outage.failed(exc, self.max_retry_delay)
                 for control in list(self._controls.values()):
                     await self._hand(control, ControlEvent.LAYER_DOWN)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
                 continue
+            if failing:
+                failing = False
+                self.outage.succeeded()
             delay = self.first_retry_delay
             if channel is None or message is None:
                 continue

@@ -14,8 +14,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from ..exceptions import ChannelLayerConfigurationError, ChannelLayerConnectionError
+
+
+def _problem_of(exc: BaseException) -> tuple[type[BaseException], str]:
+    """What makes two failures the same problem, for saying it once.
+
+    An unreachable server is one problem however the client words it (the sync
+    and async clients do not word it alike); any other failure is one problem
+    per message, since a different message means a different mistake.
+    """
+    plain_outage = isinstance(exc, ChannelLayerConnectionError) and not isinstance(
+        exc, ChannelLayerConfigurationError
+    )
+    return (type(exc), "" if plain_outage else str(exc))
 
 
 class OutageReport:
@@ -34,7 +48,7 @@ class OutageReport:
 
     def failed(self, exc: BaseException, retry_in: float) -> bool:
         """Report *exc* unless it repeats the problem already reported; True if it was logged."""
-        problem = (type(exc), str(exc))
+        problem = _problem_of(exc)
         with self._lock:
             if problem == self._problem:
                 return False
@@ -72,3 +86,21 @@ class OutageReport:
                 return
             self._problem = None
         self.logger.warning("Channel layer %s is reachable again", self.layer_name)
+
+
+def check_layer(layer: Any, report: OutageReport, retry_in: float) -> bool:
+    """Make one harmless call to *layer*, reporting a failure through *report*.
+
+    Run when a process starts (a worker, an interface server), so a layer
+    that is down or misconfigured is said before the first message is waited
+    for. Return whether it answered; a layer without statistics is assumed to.
+    """
+    probe = getattr(layer, "global_statistics", None)
+    if probe is None or "statistics" not in getattr(layer, "extensions", ()):
+        return True
+    try:
+        probe()
+    except Exception as exc:
+        report.failed(exc, retry_in)
+        return False
+    return True
