@@ -1,8 +1,12 @@
 """Django users for consumers: ``message.user`` from the HTTP or the channel session.
 
 ``channel_session_user_from_http`` on ``websocket.connect`` copies the logged-in
-user of the HTTP session (cookie or ``session_key``) into the channel
-session; ``channel_session_user`` on later consumers reads it back.
+user of the HTTP session (cookie, or the opt-in ``session_key`` query
+parameter) into the channel session; ``channel_session_user`` on later
+consumers reads it back. Every decorator here that reads the HTTP session
+refuses a handshake from another site's page first (see
+:func:`channels.security.websockets.refuse_foreign_origin`), as a browser
+would otherwise hand any page a socket logged in as its visitor.
 """
 
 from __future__ import annotations

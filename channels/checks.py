@@ -8,6 +8,8 @@
 * ``channels.W003``: a route names an ``http.*`` / ``websocket.*`` channel that
   no interface server sends (a typo such as ``websocket.recieve``).
 * ``channels.W004`` (``check --deploy``): the in-memory layer with ``DEBUG`` off.
+* ``channels.W005``: ``CHANNELS_ALLOW_CROSS_ORIGIN_SESSIONS`` is on, so any
+  site's page can open a socket logged in as its visitor.
 """
 
 from __future__ import annotations
@@ -160,3 +162,26 @@ def check_session_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.
             )
         ]
     return []
+
+
+@checks.register("channels", checks.Tags.security)
+def check_cross_origin_sessions(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Opting out of the origin check of HTTP-session sockets reopens socket hijacking."""
+    from django.conf import settings
+
+    if not getattr(settings, "CHANNELS_ALLOW_CROSS_ORIGIN_SESSIONS", False):
+        return []
+    return [
+        checks.Warning(
+            "CHANNELS_ALLOW_CROSS_ORIGIN_SESSIONS is on: a page on any site can open a "
+            "WebSocket that the HTTP session decorators log in as the visitor "
+            "(cross-site WebSocket hijacking).",
+            hint=(
+                "Remove the setting and list the origins of your own pages in "
+                "CSRF_TRUSTED_ORIGINS (or their hosts in ALLOWED_HOSTS) instead."
+            ),
+            id="channels.W005",
+        )
+    ]

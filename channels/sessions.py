@@ -11,8 +11,12 @@ below (and in :mod:`channels.auth` and :mod:`channels.ordering`) is a
   nothing), created on first use, saved after the consumer returns if it
   changed, and deleted when the socket disconnects.
 * ``@http_session`` gives ``message.http_session``: the session of the
-  ``SESSION_COOKIE_NAME`` cookie, or of a ``session_key`` query parameter
-  (sockets on another domain), or ``None``.
+  ``SESSION_COOKIE_NAME`` cookie, or (only with ``CHANNELS_SESSION_KEY_QUERY``)
+  of a ``session_key`` query parameter, or ``None``. A handshake from a
+  foreign ``Origin`` is refused before any HTTP session is read (see
+  :mod:`channels.security.websockets`): the browser sends the victim's
+  cookies to any site's socket, so without that check any page could open
+  a socket logged in as its visitor.
 * ``@channel_and_http_session`` remembers the HTTP session key on connect so
   later frames, which carry no cookies, get ``message.http_session`` too.
 * ``@enforce_ordering`` runs a connection's messages in their ``order``; it
@@ -51,6 +55,12 @@ Consumer = Callable[..., Any]
 #: Where ``channel_and_http_session`` keeps the HTTP session key.
 HTTP_SESSION_KEY = "_channels_http_session_key"
 
+#: Channel session keys are this prefix and hex digits, 40 characters in all.
+#: Django makes HTTP session keys of exactly 32 characters, so no HTTP session
+#: is ever a channel session, and a key of this form is refused as an HTTP one.
+CHANNEL_KEY_PREFIX = "chn"
+CHANNEL_KEY_LENGTH = 40
+
 
 def session_engine_path() -> str:
     engine: str = getattr(settings, "CHANNEL_SESSION_ENGINE", None) or settings.SESSION_ENGINE
@@ -80,7 +90,12 @@ class ChannelSessions:
     def key_for(reply_channel: str) -> str:
         """Return the session key of *reply_channel*: stable, and not reversible."""
         digest = salted_hmac("channels.sessions", reply_channel, algorithm="sha256").hexdigest()
-        return "chn" + digest[:29]
+        return CHANNEL_KEY_PREFIX + digest[: CHANNEL_KEY_LENGTH - len(CHANNEL_KEY_PREFIX)]
+
+    @staticmethod
+    def is_channel_key(key: str) -> bool:
+        """Return True if *key* has the form of a channel session key (never an HTTP one)."""
+        return len(key) == CHANNEL_KEY_LENGTH and key.startswith(CHANNEL_KEY_PREFIX)
 
     def channel_session(self, reply_channel: str) -> SessionBase:
         """Return the session of *reply_channel*, creating it if it does not exist."""
@@ -99,8 +114,12 @@ class ChannelSessions:
 
     @staticmethod
     def http_session_by_key(key: str | None) -> SessionBase | None:
-        """Return the HTTP session with *key* (``SESSION_ENGINE``), or None without a key."""
-        if not key:
+        """Return the HTTP session with *key* (``SESSION_ENGINE``), or None without a key.
+
+        A channel session's key is no HTTP session key: a client that got
+        hold of one must not use it to borrow that socket's session or user.
+        """
+        if not key or ChannelSessions.is_channel_key(key):
             return None
         store: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
         return store(session_key=key)
@@ -123,21 +142,35 @@ def session_for_reply_channel(reply_channel: str) -> SessionBase:
     return sessions.channel_session(reply_channel)
 
 
+def session_key_query_allowed() -> bool:
+    """Return whether a ``session_key`` query parameter may name the HTTP session.
+
+    Off unless ``CHANNELS_SESSION_KEY_QUERY = True``: a key in a URL can be
+    planted by whoever writes the link (session fixation) and ends up in logs.
+    """
+    return bool(getattr(settings, "CHANNELS_SESSION_KEY_QUERY", False))
+
+
 def session_key_from(content: dict[str, Any]) -> str | None:
-    """Return the ``session_key`` query parameter, else the session cookie, of a message."""
-    query = content.get("query_string") or b""
-    if isinstance(query, bytes):
-        query = query.decode("latin-1")
-    keys: list[str] | None = parse_qs(query).get("session_key")
-    if keys:
-        return keys[0]
+    """Return the session cookie of a message, else its ``session_key`` query parameter.
+
+    The cookie wins, so a link carrying someone else's key cannot replace
+    the visitor's own session; the query parameter is only read with
+    ``CHANNELS_SESSION_KEY_QUERY`` on.
+    """
     for name, value in content.get("headers") or ():
         if bytes(name).lower() == b"cookie":
             cookies = parse_cookie(bytes(value).decode("latin-1"))
             key: str | None = cookies.get(settings.SESSION_COOKIE_NAME)
             if key is not None:
                 return key
-    return None
+    if not session_key_query_allowed():
+        return None
+    query = content.get("query_string") or b""
+    if isinstance(query, bytes):
+        query = query.decode("latin-1")
+    keys: list[str] | None = parse_qs(query).get("session_key")
+    return keys[0] if keys else None
 
 
 def find_message(args: tuple[Any, ...]) -> Message:
@@ -216,8 +249,10 @@ class SessionScope:
       saved after a consumer that succeeded if it changed, and deleted after
       ``websocket.disconnect`` (the socket is gone; so is its state).
     * *http*: ``message.http_session``, the session of the message's
-      ``session_key`` query parameter or session cookie (or None), saved
-      after a consumer that succeeded if it changed.
+      session cookie or (opt-in) ``session_key`` query parameter (or None),
+      saved after a consumer that succeeded if it changed. A
+      ``websocket.connect`` from a foreign ``Origin`` is refused first
+      (``DenyConnection``), unless ``CHANNELS_ALLOW_CROSS_ORIGIN_SESSIONS``.
     * *remember_http* (with *channel*): the HTTP session key seen on connect
       is kept in the channel session, so later frames, which carry no
       cookies, get ``message.http_session`` too.
@@ -246,6 +281,11 @@ class SessionScope:
 
     def open(self, message: Message) -> Opened:
         """Attach the sessions of this scope to *message*; return which this call opened."""
+        if self.http and message.channel.name == "websocket.connect":
+            # Imported here: channels.security.websockets builds on this module.
+            from .security.websockets import refuse_foreign_origin
+
+            refuse_foreign_origin(message.content)
         opened_channel = self.channel and self._open_channel(message)
         opened_http = False
         if self.http and message.http_session is None:

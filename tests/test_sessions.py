@@ -167,8 +167,10 @@ def cookie(session_key: str) -> list[list[bytes]]:
 
 
 def test_http_session_from_cookie_or_session_key(
-    layer: ChannelLayerWrapper, run_worker: RunWorker
+    layer: ChannelLayerWrapper, run_worker: RunWorker, settings: Any
 ) -> None:
+    settings.CHANNELS_SESSION_KEY_QUERY = True  # the session_key form is opt-in
+
     @http_session
     def consumer(message):
         session = message.http_session
@@ -184,7 +186,11 @@ def test_http_session_from_cookie_or_session_key(
     assert reply_of(layer) == {"key": None}
 
 
-def test_tutorial_authentication_chat(layer: ChannelLayerWrapper, run_worker: RunWorker) -> None:
+def test_tutorial_authentication_chat(
+    layer: ChannelLayerWrapper, run_worker: RunWorker, settings: Any
+) -> None:
+    settings.CHANNELS_SESSION_KEY_QUERY = True  # the session_key form is opt-in
+
     # The tutorial's "Authentication" consumers, as written there.
     # fmt: off
     @channel_session_user_from_http

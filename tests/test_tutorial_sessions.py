@@ -70,6 +70,7 @@ def test_authentication_and_origin_checks(deployments, database: str, kind: str)
         "tests.project.tutorial.auth.channel_routing",
         CHANNELS_TEST_DB=database,
         CHANNELS_TEST_ALLOWED_HOSTS="127.0.0.1,localhost",
+        CHANNELS_TEST_SESSION_KEY_QUERY="1",  # bob's socket names its session in the URL
     )
     origin = f"http://127.0.0.1:{server.port}"
     ada_key, bob_key = login(server.url, "ada"), login(server.url, "bob")

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
 ]
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [os.path.join(os.path.dirname(__file__), "static")]
+CHANNELS_SESSION_KEY_QUERY = os.environ.get("CHANNELS_TEST_SESSION_KEY_QUERY") == "1"
 CHANNELS_HTTP_TIMEOUT = float(os.environ.get("CHANNELS_TEST_HTTP_TIMEOUT", "60"))
 CHANNELS_MAX_BODY_SIZE = int(os.environ.get("CHANNELS_TEST_MAX_BODY_SIZE", 100 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
