@@ -30,6 +30,7 @@ from asgiref.sync import sync_to_async
 from .backoff import asend_when_room, send_when_room
 from .exceptions import ChannelFull
 from .layers.base import ReceiveResult
+from .layers.names import stats_name
 
 logger = logging.getLogger("channels.outbox")
 
@@ -46,11 +47,14 @@ def current_outbox() -> Outbox | None:
 
 
 def _report_failed_send(target: str, exc: Exception) -> None:
-    """Log a queued send that did not go out (the worker carries on)."""
+    """Log a queued send that did not go out (the worker carries on).
+
+    Only the name's prefix is logged: a whole reply channel name keys a session.
+    """
     if isinstance(exc, ChannelFull):
-        logger.error("Dropped a message to %s: the channel stayed full", target)
+        logger.error("Dropped a message to %s: the channel stayed full", stats_name(target))
     else:
-        logger.error("Could not send a message to %s", target, exc_info=exc)
+        logger.error("Could not send a message to %s", stats_name(target), exc_info=exc)
 
 
 class Outbox:

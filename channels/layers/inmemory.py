@@ -168,14 +168,14 @@ class InMemoryChannelLayer(BaseChannelLayer):
         data = self.codec.encode(message)
         with self._lock:
             if not self._push(channel, data, time.time()):
-                raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+                raise self.ChannelFull(f"Channel {stats_name(channel)!r} is at capacity")
 
     def send_encoded(self, channel: str, data: bytes) -> None:
         # What encode() returns is what this layer stores: push it as it is.
         require_valid_channel_name(channel)
         with self._lock:
             if not self._push(channel, data, time.time()):
-                raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+                raise self.ChannelFull(f"Channel {stats_name(channel)!r} is at capacity")
 
     async def asend(self, channel: str, message: Message) -> None:
         self.send(channel, message)

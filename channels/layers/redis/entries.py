@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 from ..base import ReceiveResult
 from ..codec import MessageCodec
+from ..names import stats_name
 
 logger = logging.getLogger("channels.layers.redis")
 
@@ -86,14 +87,22 @@ class ReadAhead:
         name = key[len(self._prefix) :]
         if not locals_:
             return [(name, body, deadline)]
-        if b"," not in locals_:
-            return [(name + locals_.decode("ascii"), body, deadline)]
-        names = [name + local.decode("ascii") for local in locals_.split(b",")]
+        try:
+            text = locals_.decode("ascii")
+        except UnicodeDecodeError:
+            # One bad entry (another writer, a corrupted list) must not fail
+            # the receive: every other reply channel of the process reads it.
+            # Only the prefix is logged: a whole reply channel name keys a session.
+            logger.warning("Dropped an entry with undecodable local parts in %s", name)
+            return []
+        if "," not in text:
+            return [(name + text, body, deadline)]
+        names = [name + local for local in text.split(",")]
         if self._codec.encryptor is not None:
             try:
                 body = Decrypted(self._codec.decrypt(body))
             except ValueError:
-                logger.warning("Dropped an undecodable message for channels %s", ", ".join(names))
+                logger.warning("Dropped an undecodable message for channels under %s", name)
                 return []
         return [(channel, body, deadline) for channel in names]
 
@@ -105,7 +114,7 @@ class ReadAhead:
                 return item[0], self._codec.unpack(payload)
             return item[0], self._codec.decode(payload)
         except ValueError:
-            logger.warning("Dropped an undecodable message for channel %s", item[0])
+            logger.warning("Dropped an undecodable message for channel %s", stats_name(item[0]))
             return None, None
 
     def deliver(self, key: str, entry: bytes) -> ReceiveResult:

@@ -130,28 +130,28 @@ class RedisChannelLayer(BaseChannelLayer):
         with self._translate_errors:
             status = shard.eval(scripts.PUSH, keys, args)
         if status[0] >= 2:
-            raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+            raise self.ChannelFull(f"Channel {stats_name(channel)!r} is at capacity")
 
     async def asend(self, channel: str, message: Message) -> None:
         shard, keys, args = self._send_plan(channel, message)
         with self._translate_errors:
             status = await shard.aeval(scripts.PUSH, keys, args)
         if status[0] >= 2:
-            raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+            raise self.ChannelFull(f"Channel {stats_name(channel)!r} is at capacity")
 
     def send_encoded(self, channel: str, data: bytes) -> None:
         shard, keys, args = self._push_plan(channel, data)
         with self._translate_errors:
             status = shard.eval(scripts.PUSH, keys, args)
         if status[0] >= 2:
-            raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+            raise self.ChannelFull(f"Channel {stats_name(channel)!r} is at capacity")
 
     async def asend_encoded(self, channel: str, data: bytes) -> None:
         shard, keys, args = self._push_plan(channel, data)
         with self._translate_errors:
             status = await shard.aeval(scripts.PUSH, keys, args)
         if status[0] >= 2:
-            raise self.ChannelFull(f"Channel {channel!r} is at capacity")
+            raise self.ChannelFull(f"Channel {stats_name(channel)!r} is at capacity")
 
     def send_then_poll(
         self, sends: Sequence[tuple[str, Message]], channels: Iterable[str]
@@ -205,7 +205,9 @@ class RedisChannelLayer(BaseChannelLayer):
             if isinstance(status, Exception):
                 errors[index] = status
             elif status[0] >= 2:
-                errors[index] = self.ChannelFull(f"Channel {sends[index][0]!r} is at capacity")
+                errors[index] = self.ChannelFull(
+                    f"Channel {stats_name(sends[index][0])!r} is at capacity"
+                )
         popped = results[-1]
         if not popped or isinstance(popped, Exception):
             return errors, (None, None)
