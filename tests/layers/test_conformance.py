@@ -7,40 +7,24 @@ import queue
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers.base import BaseChannelLayer
-from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.names import new_process_channel
 from channels.layers.redis import RedisChannelLayer
+from tests.layers.factory import MakeLayer, layers_of
 
 BACKENDS = ["inmemory", "redis"]
-
-MakeLayer = Callable[..., BaseChannelLayer]
 
 
 @pytest.fixture(params=BACKENDS)
 async def make_layer(request: pytest.FixtureRequest) -> AsyncIterator[MakeLayer]:
     """Build layers of the parametrized backend; each test gets its own key space."""
-    made: list[BaseChannelLayer] = []
-
-    def make(**options: object) -> BaseChannelLayer:
-        if request.param == "redis":
-            redis_url = request.getfixturevalue("redis_url")
-            prefix = request.getfixturevalue("unique_prefix")
-            layer: BaseChannelLayer = RedisChannelLayer(hosts=[redis_url], prefix=prefix, **options)
-        else:
-            layer = InMemoryChannelLayer(**options)
-        made.append(layer)
-        return layer
-
-    yield make
-    for layer in made:
-        await layer.aflush()
-        await layer.aclose()
+    async for make in layers_of(request):
+        yield make
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ base class's fallback, which keeps layers written without the encoded twins
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -18,8 +18,7 @@ from channels.layers.base import BaseChannelLayer, Message, ReceiveResult, Sends
 from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
 from channels.outbox import Outbox
-
-MakeLayer = Callable[..., BaseChannelLayer]
+from tests.layers.factory import MakeLayer, layers_of
 
 #: No encryption, and Fernet encryption with a key being rotated in.
 CODECS = {"plain": {}, "encrypted": {"symmetric_encryption_keys": ["new key", "old key"]}}
@@ -28,24 +27,8 @@ CODECS = {"plain": {}, "encrypted": {"symmetric_encryption_keys": ["new key", "o
 @pytest.fixture(params=["inmemory", "redis"])
 async def make_layer(request: pytest.FixtureRequest) -> AsyncIterator[MakeLayer]:
     """Build layers of the parametrized backend; each test gets its own key space."""
-    made: list[BaseChannelLayer] = []
-
-    def make(**options: Any) -> BaseChannelLayer:
-        if request.param == "redis":
-            layer: BaseChannelLayer = RedisChannelLayer(
-                hosts=[request.getfixturevalue("redis_url")],
-                prefix=request.getfixturevalue("unique_prefix"),
-                **options,
-            )
-        else:
-            layer = InMemoryChannelLayer(**options)
-        made.append(layer)
-        return layer
-
-    yield make
-    for layer in made:
-        await layer.aflush()
-        await layer.aclose()
+    async for make in layers_of(request):
+        yield make
 
 
 @pytest.mark.parametrize("codec", list(CODECS))

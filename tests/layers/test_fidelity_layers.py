@@ -8,16 +8,13 @@ statistics have asgi_redis's shape: whole seconds for ``messages_max_age``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.layers.base import BaseChannelLayer
-from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
+from tests.layers.factory import MakeLayer, layers_of
 from tests.redis_server import command_calls
-
-MakeLayer = Callable[..., BaseChannelLayer]
 
 # Redis has two group-send paths: one script call for the whole group, and,
 # with capacity rules (or several servers), members first and then pushes.
@@ -26,26 +23,9 @@ BACKENDS = ["inmemory", "redis", "redis-with-capacity-rules"]
 
 @pytest.fixture(params=BACKENDS)
 async def make_layer(request: pytest.FixtureRequest) -> AsyncIterator[MakeLayer]:
-    made: list[BaseChannelLayer] = []
-
-    def make(**options: object) -> BaseChannelLayer:
-        if request.param.startswith("redis"):
-            if request.param == "redis-with-capacity-rules":
-                options.setdefault("channel_capacity", {"unrelated.*": 7})
-            layer: BaseChannelLayer = RedisChannelLayer(
-                hosts=[request.getfixturevalue("redis_url")],
-                prefix=request.getfixturevalue("unique_prefix"),
-                **options,
-            )
-        else:
-            layer = InMemoryChannelLayer(**options)
-        made.append(layer)
-        return layer
-
-    yield make
-    for layer in made:
-        await layer.aflush()
-        await layer.aclose()
+    """Build layers of the parametrized backend; each test gets its own key space."""
+    async for make in layers_of(request):
+        yield make
 
 
 @pytest.mark.parametrize("dead", ["tgme_test", "tgme.server!sock"])
