@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -225,3 +226,27 @@ def close_code(sock: socket.socket) -> int | None:
         index = data.find(b"\x88")
         if index != -1 and len(data) >= index + 4:
             return struct.unpack("!H", data[index + 2 : index + 4])[0]
+
+
+def migrated_database(path: str, *usernames: str) -> str:
+    """Migrate the test project's database at *path* and add *usernames* (password "pw")."""
+    env = project_env(CHANNELS_TEST_DB=path)
+    subprocess.run(django_command("migrate", "-v", "0"), env=env, check=True, timeout=120)
+    create = (
+        "from django.contrib.auth.models import User; "
+        f"[User.objects.create_user(n, password='pw') for n in {list(usernames)!r}]"
+    )
+    subprocess.run(django_command("shell", "-c", create), env=env, check=True, timeout=120)
+    return path
+
+
+def login(url: str, username: str) -> str:
+    """Log *username* in through the test project's login view; return the session key."""
+    status, _, body = http(
+        url + "/login/",
+        data=f"username={username}&password=pw".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 200, body
+    key: str = json.loads(body)["session_key"]
+    return key

@@ -8,8 +8,6 @@ in-process worker on a real database.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 import pytest
@@ -24,8 +22,7 @@ from channels.asgi import ChannelLayerWrapper
 from channels.auth import channel_session_user, channel_session_user_from_http
 from channels.routing import route
 from channels.sessions import ChannelSessions, http_session
-from tests.interface import http
-from tests.processes import django_command, project_env
+from tests.interface import login, migrated_database
 from tests.workers import RunWorker
 
 
@@ -49,15 +46,7 @@ ROUTING = "tests.test_no_one_in.routing"
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated database of the test project with users ada and mallory (password "pw")."""
-    path = str(tmp_path_factory.mktemp("db") / "db.sqlite3")
-    env = project_env(CHANNELS_TEST_DB=path)
-    subprocess.run(django_command("migrate", "-v", "0"), env=env, check=True, timeout=120)
-    create = (
-        "from django.contrib.auth.models import User; "
-        "[User.objects.create_user(n, password='pw') for n in ('ada', 'mallory')]"
-    )
-    subprocess.run(django_command("shell", "-c", create), env=env, check=True, timeout=120)
-    return path
+    return migrated_database(str(tmp_path_factory.mktemp("db") / "db.sqlite3"), "ada", "mallory")
 
 
 @pytest.fixture
@@ -68,17 +57,6 @@ def server(deployments: Any, database: str) -> Any:
         CHANNELS_TEST_DB=database,
         CHANNELS_TEST_ALLOWED_HOSTS="127.0.0.1,localhost",
     )
-
-
-def login(url: str, username: str) -> str:
-    status, _, body = http(
-        url + "/login/",
-        data=f"username={username}&password=pw".encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert status == 200, body
-    key: str = json.loads(body)["session_key"]
-    return key
 
 
 def open_socket(server: Any, path: str = "/", **kwargs: Any) -> ClientConnection:

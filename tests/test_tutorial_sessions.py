@@ -7,14 +7,12 @@ Each runs on both deployments: ``runserver`` alone (in-memory layer), and
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.interface import http
-from tests.processes import django_command, project_env
+from tests.interface import login, migrated_database
 
 BOTH = pytest.mark.parametrize("kind", ["runserver", "daphne"])
 
@@ -22,25 +20,7 @@ BOTH = pytest.mark.parametrize("kind", ["runserver", "daphne"])
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated database of the test project with users ada and bob (password "pw")."""
-    path = str(tmp_path_factory.mktemp("db") / "db.sqlite3")
-    env = project_env(CHANNELS_TEST_DB=path)
-    subprocess.run(django_command("migrate", "-v", "0"), env=env, check=True, timeout=120)
-    create = (
-        "from django.contrib.auth.models import User; "
-        "[User.objects.create_user(n, password='pw') for n in ('ada', 'bob')]"
-    )
-    subprocess.run(django_command("shell", "-c", create), env=env, check=True, timeout=120)
-    return path
-
-
-def login(url: str, username: str) -> str:
-    status, _, body = http(
-        url + "/login/",
-        data=f"username={username}&password=pw".encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert status == 200, body
-    return json.loads(body)["session_key"]
+    return migrated_database(str(tmp_path_factory.mktemp("db") / "db.sqlite3"), "ada", "bob")
 
 
 @BOTH
