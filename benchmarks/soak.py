@@ -194,8 +194,12 @@ def run_soak(
         client = redis.Redis.from_url(redis_server.url)
         keys: list[str] = []
 
+        # The processes still running say so (<prefix>alive:/seen:, which expire by themselves).
+        liveness = (prefix + "alive:", prefix + "seen:")
+
         def keys_gone() -> bool:
-            keys[:] = sorted(k.decode() for k in client.scan_iter(match=prefix + "*"))
+            found = (k.decode() for k in client.scan_iter(match=prefix + "*"))
+            keys[:] = sorted(k for k in found if not k.startswith(liveness))
             return keys in ([], [prefix + "stats"])
 
         with contextlib.suppress(WaitTimeout):

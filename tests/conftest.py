@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from channels.layers.redis import RedisChannelLayer
 from tests.browser import BROWSER_MARKER, chromium  # noqa: F401 - chromium: a fixture
 from tests.interface import deployments  # noqa: F401 - a fixture for every test module
 from tests.redis_server import RedisServer
@@ -28,6 +30,24 @@ def redis_url() -> Iterator[str]:
         yield server.url
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def redis_layers(redis_url: str, unique_prefix: str) -> Iterator[Callable[..., RedisChannelLayer]]:
+    """A factory of Redis layers on the test's Redis and prefix, each flushed and closed after."""
+    made: list[RedisChannelLayer] = []
+
+    def make(**options: Any) -> RedisChannelLayer:
+        options.setdefault("hosts", [redis_url])
+        options.setdefault("prefix", unique_prefix)
+        new = RedisChannelLayer(**options)
+        made.append(new)
+        return new
+
+    yield make
+    for made_layer in made:
+        made_layer.flush()
+        made_layer.close()
 
 
 @pytest.fixture

@@ -56,7 +56,13 @@ def sample_layers(servers: list[RedisServer]) -> dict[str, Any]:
 def stored_keys(server: RedisServer) -> set[bytes]:
     client = redis.Redis(host=server.host, port=server.port)
     try:
-        return {key for key in client.keys("asgi:*") if key != b"asgi:stats"}
+        # Not the stats, nor the record of which receiving processes are alive
+        # (asgi:alive:..., asgi:seen:...), which expires by itself.
+        return {
+            key
+            for key in client.keys("asgi:*")
+            if key != b"asgi:stats" and not key.startswith((b"asgi:alive:", b"asgi:seen:"))
+        }
     finally:
         client.close()
 

@@ -36,7 +36,10 @@ class ReplyDispatcher:
     The loop starts with the first registration and runs for the life of the
     event loop. While the layer cannot be read, every connection gets
     :attr:`ControlEvent.LAYER_DOWN` once per failed attempt, and the loop
-    retries with a pause that doubles up to :attr:`max_retry_delay`.
+    retries with a pause that doubles up to :attr:`max_retry_delay`. Should
+    the loop itself ever fail, it is logged and started again: a process
+    whose reply loop has stopped would keep sockets open that never hear
+    from a consumer again.
     """
 
     #: Longest pause between attempts to read from a layer that is down.
@@ -67,8 +70,25 @@ class ReplyDispatcher:
         self.connections[name] = deliver
         self._controls[name] = control
         if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._run())
+            self._start()
         return name
+
+    def _start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """Restart the loop if it failed while connections wait for replies."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, Exception):
+            logger.error("The reply loop failed; starting it again", exc_info=exc)
+            task.get_loop().call_later(self.max_retry_delay, self._restart, task)
+
+    def _restart(self, failed: asyncio.Task[None]) -> None:
+        if self._task is failed and self.connections:  # unless a registration restarted it
+            self._start()
 
     def forget(self, name: str) -> None:
         """Drop the reply channel *name*: later replies to it are discarded."""

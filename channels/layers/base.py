@@ -274,6 +274,24 @@ class BaseChannelLayer:
                 errors.append(None)
         return errors, (None, None)
 
+    def process_alive(self, channel: str) -> bool:
+        """Return whether the process that receives on *channel* (``prefix!...``) is alive.
+
+        A worker asks before doing work whose only reader is that process (an
+        interface server's ``http.request``), to skip it cheaply when the
+        process is gone. Answer False only when sure: True for a normal
+        channel, and for a process the layer knows nothing of. This default
+        knows of no process, so it always answers True; a backend that tracks
+        its receivers overrides it.
+        """
+        if not isinstance(channel, str):
+            raise TypeError(f"process_alive() takes a channel name (str), not {channel!r}")
+        return True
+
+    async def aprocess_alive(self, channel: str) -> bool:
+        """Async twin of :meth:`process_alive`."""
+        return self.process_alive(channel)
+
     def close(self) -> None:
         """Release connections and other resources (optional)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -66,8 +67,19 @@ def _check_keys(message: dict[str, Any]) -> None:
         )
 
 
+#: Length of :meth:`Encryptor.sign`'s tags: an HMAC-SHA256, base64url without padding.
+TAG_LENGTH = 43
+
+
 class Encryptor:
-    """Fernet encryption with key rotation: the first key encrypts, all decrypt."""
+    """Fernet encryption with key rotation: the first key encrypts, all decrypt.
+
+    It also signs short data (:meth:`sign`, :meth:`verify`) with keys derived
+    apart from the encryption keys, for what a ciphertext cannot carry: the
+    Redis layer binds each stored entry to its list and local parts that way
+    (:class:`channels.layers.redis.entries.EntrySeal`). The first key signs,
+    any key verifies, so rotation works the same for both.
+    """
 
     def __init__(self, keys: Sequence[str | bytes], ttl: int | None = None) -> None:
         if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
@@ -85,12 +97,14 @@ class Encryptor:
                 "pip install channels-classic[crypto]"
             ) from exc
         fernets = []
+        self._mac_keys: list[bytes] = []
         for key in keys:
             if isinstance(key, str):
                 key = key.encode("utf-8")
             if not isinstance(key, bytes) or not key:
                 raise ValueError("each symmetric encryption key must be a non-empty str or bytes")
             fernets.append(Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest())))
+            self._mac_keys.append(hashlib.sha256(b"channels.entry-tag\0" + key).digest())
         self._fernet = MultiFernet(fernets)
         self._ttl = ttl
 
@@ -99,6 +113,18 @@ class Encryptor:
 
     def decrypt(self, data: bytes) -> bytes:
         return self._fernet.decrypt(data, ttl=self._ttl)
+
+    def sign(self, data: bytes) -> bytes:
+        """Return the tag of *data* under the first key (:data:`TAG_LENGTH` ASCII bytes)."""
+        return self._tag(self._mac_keys[0], data)
+
+    def verify(self, data: bytes, tag: bytes) -> bool:
+        """Return whether *tag* is the tag of *data* under any of the keys."""
+        return any(hmac.compare_digest(self._tag(key, data), tag) for key in self._mac_keys)
+
+    @staticmethod
+    def _tag(key: bytes, data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(hmac.digest(key, data, "sha256")).rstrip(b"=")
 
 
 class MessageCodec:

@@ -36,8 +36,16 @@ def _check_type_and_length(name: object, kind: str) -> str:
     return name
 
 
-@lru_cache(maxsize=4096)
 def _valid_channel(name: str) -> bool:
+    if "!" in name or "?" in name:
+        # A made-up name is used by one connection only: caching it would only
+        # fill the cache with a name per connection (a worker's memory grew so).
+        return _CHANNEL_RE.match(name) is not None
+    return _valid_fixed_channel(name)
+
+
+@lru_cache(maxsize=4096)
+def _valid_fixed_channel(name: str) -> bool:
     return _CHANNEL_RE.match(name) is not None
 
 
@@ -81,9 +89,12 @@ def non_local_part(name: str) -> str:
     return name if bang == -1 else name[: bang + 1]
 
 
-@lru_cache(maxsize=4096)
 def stats_name(name: str) -> str:
-    """Return the name statistics are counted under (random suffixes dropped)."""
+    """Return the name statistics are counted under (random suffixes dropped).
+
+    Not cached: the names with a suffix are one per connection, and two
+    ``find`` calls cost no more than a cache lookup.
+    """
     for mark in "!?":
         index = name.find(mark)
         if index != -1:

@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -18,20 +18,10 @@ from tests.redis_server import RedisServer, command_calls
 
 
 @pytest.fixture
-def make_layer(redis_url: str, unique_prefix: str) -> Iterator[Callable[..., RedisChannelLayer]]:
-    made: list[RedisChannelLayer] = []
-
-    def make(**options: object) -> RedisChannelLayer:
-        options.setdefault("hosts", [redis_url])
-        options.setdefault("prefix", unique_prefix)
-        layer = RedisChannelLayer(**options)
-        made.append(layer)
-        return layer
-
-    yield make
-    for layer in made:
-        layer.flush()
-        layer.close()
+def make_layer(
+    redis_layers: Callable[..., RedisChannelLayer],
+) -> Callable[..., RedisChannelLayer]:
+    return redis_layers
 
 
 def keys_under(url: str, prefix: str) -> list[bytes]:

@@ -27,9 +27,18 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [os.path.join(os.path.dirname(__file__), "static")]
 CHANNELS_SESSION_KEY_QUERY = os.environ.get("CHANNELS_TEST_SESSION_KEY_QUERY") == "1"
 CHANNELS_HTTP_TIMEOUT = float(os.environ.get("CHANNELS_TEST_HTTP_TIMEOUT", "60"))
+CHANNELS_ORDERING_TIMEOUT = float(os.environ.get("CHANNELS_TEST_ORDERING_TIMEOUT", "60"))
 CHANNELS_MAX_BODY_SIZE = int(os.environ.get("CHANNELS_TEST_MAX_BODY_SIZE", 100 * 1024 * 1024))
+CHANNELS_SEND_BUFFER_LIMIT = int(os.environ.get("CHANNELS_TEST_SEND_BUFFER_LIMIT", 4 * 1024 * 1024))
+CHANNELS_RESPONSE_SPOOL_LIMIT = int(os.environ.get("CHANNELS_TEST_RESPONSE_SPOOL_LIMIT", 2**30))
+# Short request-time bounds for tests/test_hardening_limits.py.
+for _bound in ("HEADER_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE"):
+    if "CHANNELS_TEST_" + _bound in os.environ:
+        globals()["CHANNELS_" + _bound] = float(os.environ["CHANNELS_TEST_" + _bound])
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 _CONFIG = {"capacity": int(os.environ.get("CHANNELS_TEST_CAPACITY", "100"))}
+if os.environ.get("CHANNELS_TEST_ENCRYPTION_KEY"):  # tests/test_hardening_crypto.py
+    _CONFIG["symmetric_encryption_keys"] = [os.environ["CHANNELS_TEST_ENCRYPTION_KEY"]]
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -47,6 +56,7 @@ if os.environ.get("CHANNELS_TEST_REDIS_URL"):
                 **_CONFIG,
                 "hosts": [os.environ["CHANNELS_TEST_REDIS_URL"]],
                 "prefix": os.environ.get("CHANNELS_TEST_PREFIX", "asgi:"),
+                "process_ttl": float(os.environ.get("CHANNELS_TEST_PROCESS_TTL", "10")),
             },
             "ROUTING": os.environ.get(
                 "CHANNELS_TEST_ROUTING", "tests.project.routing.channel_routing"

@@ -9,6 +9,11 @@ module is the only Python that writes or reads that format (the Lua in
 
 Entries taken from Redis but not returned yet (the rest of a fan-out entry, a
 process's backlog, what a second shard answered) wait in a :class:`ReadAhead`.
+
+With ``symmetric_encryption_keys`` every entry is sealed (:mod:`.seal`): the
+read-ahead checks each entry's seal and claims its tag before it keeps or
+returns its messages, in the receive's own round trip style (sync or async).
+Plain layers store and read entries exactly as before.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..base import ReceiveResult
 from ..codec import MessageCodec
 from ..names import stats_name
+from .seal import Claims, Parsed, claims_of
 
 logger = logging.getLogger("channels.layers.redis")
 
@@ -65,25 +72,64 @@ class ReadAhead:
     case, the common one, is checked without it.
     """
 
-    def __init__(self, codec: MessageCodec, prefix: str) -> None:
+    def __init__(
+        self,
+        codec: MessageCodec,
+        prefix: str,
+        shard_of_key: Callable[[str], Any] | None = None,
+    ) -> None:
         self._codec = codec
         self._prefix = prefix
         self._lists: dict[str, deque[Item]] = {}
         self._lock = threading.Lock()
+        #: Sealed entries (encrypted layers) only: their checks, and where tags are claimed.
+        self.claims: Claims | None = claims_of(codec, prefix)
+        if self.claims is not None and shard_of_key is None:
+            raise ValueError("An encrypted layer's ReadAhead needs shard_of_key to claim entries")
+        self._shard_of_key = shard_of_key
 
-    def unpack(self, key: str, entry: bytes) -> list[Item]:
-        """Return the live messages *entry* of list *key* holds; [] if none are live.
-
-        A fan-out entry's message is decrypted here, once for all its channels.
-        """
+    def _parse(self, key: str, entry: bytes) -> Parsed | None:
+        """Return (deadline, local parts, body) of a live *entry*; None if expired or malformed."""
         deadline_text, _, rest = entry.partition(b"|")
         locals_, sep, body = rest.partition(b"|")
         deadline = int(deadline_text) if deadline_text.isdigit() else -1
         if not sep or deadline < 0:
             logger.warning("Dropped an undecodable entry in Redis list %s", key)
-            return []
+            return None
         if deadline <= time.time() * 1000:
+            return None
+        return deadline, locals_, body
+
+    def _parse_all(self, key: str, entries: Iterable[bytes]) -> list[Parsed]:
+        return [p for p in (self._parse(key, entry) for entry in entries) if p is not None]
+
+    def _accept(self, claims: Claims, key: str, parsed: list[Parsed]) -> list[Parsed]:
+        """Return the sealed entries of *parsed* that verify and win their claim (sync)."""
+        opened, commands = claims.prepare(key, parsed, now_ms())
+        if not opened:
             return []
+        assert self._shard_of_key is not None
+        try:
+            claimed = self._shard_of_key(key).execute(*commands)
+        except Exception:
+            return claims.unclaimed(key, opened)
+        return claims.accepted(key, opened, claimed)
+
+    async def _aaccept(self, claims: Claims, key: str, parsed: list[Parsed]) -> list[Parsed]:
+        """Async twin of :meth:`_accept`: an async receive never waits on a sync round trip."""
+        opened, commands = claims.prepare(key, parsed, now_ms())
+        if not opened:
+            return []
+        assert self._shard_of_key is not None
+        try:
+            claimed = await self._shard_of_key(key).aexecute(*commands)
+        except Exception:
+            return claims.unclaimed(key, opened)
+        return claims.accepted(key, opened, claimed)
+
+    def _items(self, key: str, parsed: Parsed) -> list[Item]:
+        """Return the messages of one live, accepted entry of list *key*."""
+        deadline, locals_, body = parsed
         name = key[len(self._prefix) :]
         if not locals_:
             return [(name, body, deadline)]
@@ -106,6 +152,30 @@ class ReadAhead:
                 return []
         return [(channel, body, deadline) for channel in names]
 
+    def unpack_many(self, key: str, entries: Iterable[bytes]) -> list[Item]:
+        """Return the live messages *entries* of list *key* hold, in order; [] if none are.
+
+        A fan-out entry's message is decrypted here, once for all its channels.
+        """
+        parsed = self._parse_all(key, entries)
+        if self.claims is not None and parsed:
+            parsed = self._accept(self.claims, key, parsed)
+        return [item for entry in parsed for item in self._items(key, entry)]
+
+    async def aunpack_many(self, key: str, entries: Iterable[bytes]) -> list[Item]:
+        """Async twin of :meth:`unpack_many`, for the receives of an encrypted layer."""
+        parsed = self._parse_all(key, entries)
+        if self.claims is not None and parsed:
+            parsed = await self._aaccept(self.claims, key, parsed)
+        return [item for entry in parsed for item in self._items(key, entry)]
+
+    def unpack(self, key: str, entry: bytes) -> list[Item]:
+        """Return the live messages *entry* of list *key* holds; [] if none are live."""
+        if self.claims is not None:
+            return self.unpack_many(key, (entry,))
+        parsed = self._parse(key, entry)
+        return [] if parsed is None else self._items(key, parsed)
+
     def decode(self, item: Item) -> ReceiveResult:
         """Return *item* as a receive result; ``(None, None)`` if it cannot be decoded."""
         payload = item[1]
@@ -119,7 +189,15 @@ class ReadAhead:
 
     def deliver(self, key: str, entry: bytes) -> ReceiveResult:
         """Return the first message of *entry* (from list *key*) and keep the rest."""
-        items = self.unpack(key, entry)
+        return self._first(key, self.unpack(key, entry))
+
+    async def adeliver(self, key: str, entry: bytes) -> ReceiveResult:
+        """Async twin of :meth:`deliver` (only an encrypted layer's differs)."""
+        if self.claims is None:
+            return self.deliver(key, entry)
+        return self._first(key, await self.aunpack_many(key, (entry,)))
+
+    def _first(self, key: str, items: list[Item]) -> ReceiveResult:
         if not items:
             return None, None
         if len(items) > 1:
@@ -128,8 +206,11 @@ class ReadAhead:
 
     def keep(self, key: str, entries: Iterable[bytes]) -> None:
         """Keep every message of *entries*, taken from list *key*, for later receives."""
-        items = [item for entry in entries for item in self.unpack(key, entry)]
-        self.extend(key, items)
+        self.extend(key, self.unpack_many(key, entries))
+
+    async def akeep(self, key: str, entries: Iterable[bytes]) -> None:
+        """Async twin of :meth:`keep` (only an encrypted layer's differs)."""
+        self.extend(key, await self.aunpack_many(key, entries))
 
     def extend(self, key: str, items: list[Item]) -> None:
         if not items:
@@ -171,11 +252,23 @@ class ReadAhead:
         """Empty the buffer; return, per normal channel's key, entries to put back, newest first.
 
         A process's own (``prefix!``) messages are not returned: they die with it.
+        Sealed entries get a fresh seal, which the next receiver accepts.
         """
         with self._lock:
             lists, self._lists = self._lists, {}
+        kept = {key: items for key, items in lists.items() if "!" not in key}
+        if self.claims is None:
+            return {
+                key: [pack(deadline, body) for _name, body, deadline in reversed(items)]
+                for key, items in kept.items()
+            }
+        # A new seal has a new nonce, hence a tag nobody claimed; the old
+        # tags stay claimed, so the entries as first sent cannot be replayed.
+        seal = self.claims.seal
         return {
-            key: [pack(deadline, body) for _name, body, deadline in reversed(items)]
-            for key, items in lists.items()
-            if "!" not in key
+            key: [
+                seal.header(key, deadline, b"", seal.digest(body)) + body
+                for _name, body, deadline in reversed(items)
+            ]
+            for key, items in kept.items()
         }

@@ -118,7 +118,7 @@ class FanIn:
         targets = {self._shards[index]: keys for index, keys in by_shard.items()}
         popped = await ablpop_any(targets, wait)
         for key, entry in popped[1:]:
-            self._read_ahead.keep(key.decode("ascii"), (entry,))
+            await self._read_ahead.akeep(key.decode("ascii"), (entry,))
         return popped[0] if popped else None
 
     def close(self) -> None:

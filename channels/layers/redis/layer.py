@@ -20,12 +20,14 @@ from typing import Any, ClassVar
 from ...exceptions import ChannelLayerConnectionError
 from ..base import BaseChannelLayer, Message, ReceiveResult, SendsThenPoll
 from ..names import require_valid_channel_name, stats_name
-from . import scripts
-from .entries import ReadAhead, deadline_of
+from . import scripts, statistics
+from .entries import ReadAhead
 from .errors import TranslateErrors
 from .fanin import FanIn
 from .groups import GroupFanOut
+from .liveness import ProcessLiveness
 from .router import KeyRouter
+from .seal import entry_seal
 from .shard import RECEIVE, Shard
 
 #: The PUSH of one send: its shard, keys and arguments.
@@ -46,6 +48,12 @@ class RedisChannelLayer(BaseChannelLayer):
     ``connection_kwargs``
         Extra keyword arguments for redis-py's connection pools (password,
         SSL options, ``socket_timeout``, ``max_connections``...).
+    ``process_ttl``
+        Seconds a process that receives on its ``prefix!`` channels (an
+        interface server) still reads as alive after its last receive
+        (default 10): how soon :meth:`process_alive` notices a killed one.
+        Its receives refresh it about once a second; a clean close ends it
+        at once (:mod:`.liveness`).
     """
 
     extensions = ["groups", "flush", "statistics"]
@@ -62,6 +70,7 @@ class RedisChannelLayer(BaseChannelLayer):
         hosts: Sequence[Any] | None = None,
         prefix: str = "asgi:",
         connection_kwargs: dict[str, Any] | None = None,
+        process_ttl: float = 10,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -99,6 +108,7 @@ class RedisChannelLayer(BaseChannelLayer):
             get_capacity=self.get_capacity,
             per_channel_capacity=bool(self._capacity_rules),
             encode=self.codec.encode,
+            seal=entry_seal(self.codec),
         )
         self._ring = router.ring
         # The router's methods, bound here: a send or receive looks one name up, as
@@ -114,10 +124,17 @@ class RedisChannelLayer(BaseChannelLayer):
         self._group_push = groups.push
         self._agroup_push = groups.apush
         self._stats_key = router.stats_key
-        self._read_ahead = ReadAhead(self.codec, prefix)
+        self._read_ahead = ReadAhead(self.codec, prefix, router.shard_of_key)
         self._fan_in = fan_in = FanIn(self._shards, self._read_ahead)
         self._pop_now = fan_in.pop_now
         self._apop_now = fan_in.apop_now
+        self._liveness = ProcessLiveness(
+            prefix,
+            process_ttl,
+            int(self.group_expiry),
+            lambda process: router.shard_of_key(prefix + process),
+            self._translate_errors,
+        )
 
     def __repr__(self) -> str:
         hosts = ", ".join(shard.label for shard in self._shards)
@@ -203,7 +220,7 @@ class RedisChannelLayer(BaseChannelLayer):
             return errors, (None, None)
         for index, status in zip(queued, results, strict=False):
             if isinstance(status, Exception):
-                errors[index] = status
+                errors[index] = self._translate_errors.translated(status) or status
             elif status[0] >= 2:
                 errors[index] = self.ChannelFull(
                     f"Channel {stats_name(sends[index][0])!r} is at capacity"
@@ -230,7 +247,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 elif len(by_shard) == 1:
                     ((shard, shard_keys),) = by_shard.items()
                     wait = max(0.01, min(deadline - time.monotonic(), self._max_block))
-                    (popped,) = self._shards[shard].execute(("BLPOP", *shard_keys, wait))
+                    popped = self._blpop(self._shards[shard], shard_keys, wait)
                 else:
                     wait = max(0.01, min(deadline - time.monotonic(), self._max_block))
                     popped = self._fan_in.blpop(by_shard, wait)
@@ -273,12 +290,23 @@ class RedisChannelLayer(BaseChannelLayer):
                 else:
                     popped = await self._fan_in.ablpop(by_shard, wait)
             if popped is not None:
-                result = self._read_ahead.deliver(popped[0].decode("ascii"), popped[1])
+                result = await self._read_ahead.adeliver(popped[0].decode("ascii"), popped[1])
                 if result[0] is not None:
                     return result
                 continue
             if not block or loop.time() >= deadline:
                 return None, None
+
+    def _blpop(self, shard: Shard, keys: list[str], wait: float) -> Any:
+        """``BLPOP`` *keys* on *shard*; on a process's own channel, say it is alive too."""
+        announce: list[Any] = []
+        if len(keys) == 1 and keys[0].endswith("!"):
+            announce = self._liveness.announce(keys[0][len(self.prefix) :])
+            wait = min(wait, self._liveness.longest_wait)
+        *_, popped = shard.run([*announce, ("BLPOP", *keys, wait)])
+        if isinstance(popped, Exception):
+            raise popped
+        return popped
 
     async def _ablpop_process(self, shard: Shard, key: str, wait: float) -> bool:
         """BLPOP a process's own channel, and in the same round trip take its backlog.
@@ -286,18 +314,21 @@ class RedisChannelLayer(BaseChannelLayer):
         Only the owning process reads a ``prefix!`` channel, so reading ahead is
         safe there: a busy interface server then needs one round trip per batch
         of replies instead of one per reply. Everything goes through the
-        read-ahead, so each channel's messages stay in order. Return whether
-        anything was taken.
+        read-ahead, so each channel's messages stay in order. The same write
+        says the process is alive (:mod:`.liveness`). Return whether anything
+        was taken.
         """
-        popped, more = await shard.aexchange(
-            key, [("BLPOP", key, wait), ("LPOP", key, self.process_batch - 1)]
+        announce = self._liveness.announce(key[len(self.prefix) :])
+        wait = min(wait, self._liveness.longest_wait)
+        *_, popped, more = await shard.aexchange(
+            key, [*announce, ("BLPOP", key, wait), ("LPOP", key, self.process_batch - 1)]
         )
         for result in (popped, more):
             if isinstance(result, Exception):
                 raise result
         if popped is None:
             return False
-        self._read_ahead.keep(key, (popped[1], *(more or ())))
+        await self._read_ahead.akeep(key, (popped[1], *(more or ())))
         return True
 
     # Groups --------------------------------------------------------------
@@ -371,38 +402,35 @@ class RedisChannelLayer(BaseChannelLayer):
         await asyncio.to_thread(self.flush)
 
     def global_statistics(self) -> dict[str, int]:
-        totals = {"messages_count": 0, "channel_full_count": 0}
         with self._translate_errors:
-            for shard in self._shards:
-                ((sent, full),) = shard.execute(("HMGET", self._stats_key, "count:", "full:"))
-                totals["messages_count"] += int(sent or 0)
-                totals["channel_full_count"] += int(full or 0)
-        return totals
+            return statistics.global_statistics(self._shards, self._stats_key)
 
     def channel_statistics(self, channel: str) -> dict[str, int]:
         require_valid_channel_name(channel)
         key, _, index = self._channel_key(channel)
-        name = stats_name(channel)
         with self._translate_errors:
-            (sent, full), pending, head = self._shards[index].execute(
-                ("HMGET", self._stats_key, "count:" + name, "full:" + name),
-                ("LLEN", key),
-                ("LINDEX", key, 0),
+            return statistics.channel_statistics(
+                self._shards[index], self._stats_key, key, stats_name(channel), self.expiry
             )
-        max_age = 0
-        deadline = deadline_of(head) if head else None
-        if deadline is not None:
-            waited = time.time() - (deadline / 1000 - self.expiry)
-            max_age = max(0, int(waited))  # whole seconds, as asgi_redis gave
-        return {
-            "messages_count": int(sent or 0),
-            "channel_full_count": int(full or 0),
-            "messages_pending": pending,
-            "messages_max_age": max_age,
-        }
+
+    # Which processes are alive -------------------------------------------
+
+    def process_alive(self, channel: str) -> bool:
+        """Return whether the process that reads *channel* (a ``prefix!...`` name) is alive.
+
+        False only for a process known to have gone (killed: its key expired;
+        closed: it deleted it); True for a normal channel and for a process
+        never heard of. Answers are cached per process for about a second.
+        """
+        return self._liveness.alive(channel)
+
+    async def aprocess_alive(self, channel: str) -> bool:
+        """Async twin of :meth:`process_alive`."""
+        return await self._liveness.aalive(channel)
 
     def close(self) -> None:
-        """Put back messages read ahead from normal channels, then disconnect."""
+        """Say this process's receivers are gone, put back messages read ahead, disconnect."""
+        self._liveness.withdraw()
         for key, entries in self._read_ahead.drain().items():
             with self._translate_errors:
                 self._router.shard_of_key(key).execute(("LPUSH", key, *entries))

@@ -21,6 +21,7 @@ from ..base import Message
 from ..names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
 from .entries import header
 from .hashring import HashRing
+from .seal import EntrySeal
 from .shard import Shard
 
 #: {list key: (local parts, channel names)}: where one push goes on one shard.
@@ -55,6 +56,7 @@ class KeyRouter:
         get_capacity: Callable[[str], int],
         per_channel_capacity: bool,
         encode: Callable[[Message], bytes],
+        seal: EntrySeal | None = None,
     ) -> None:
         self.prefix = prefix
         self.shards = list(shards)
@@ -64,21 +66,29 @@ class KeyRouter:
         self.capacity = capacity
         self.get_capacity = get_capacity
         self.encode = encode
+        #: An encrypted layer's entry seal (each entry's tag is made here, per list).
+        self.seal = seal
         #: Whether a group send can be one script call on the group's server.
-        self.one_call_groups = len(self.shards) == 1 and not per_channel_capacity
+        # (Not for sealed entries: Lua cannot make their tags.)
+        self.one_call_groups = len(self.shards) == 1 and not per_channel_capacity and seal is None
         self.stats_key = prefix + "stats"
         #: Seconds a list outlives its newest entry (Redis drops a forgotten one).
         self.list_ttl = int(expiry * 2) + 1
-        self.channel_key = lru_cache(maxsize=8192)(self._lookup_channel_key)
+        # Cached by the part a channel is stored under: a reply channel's whole
+        # name is one per connection, and caching it grew a worker's memory.
+        self._stored_key = lru_cache(maxsize=8192)(self._lookup_stored_key)
         self._plan = lru_cache(maxsize=256)(self._lookup_plan)
 
     # Channels and groups ---------------------------------------------------
 
-    def _lookup_channel_key(self, channel: str) -> tuple[str, bytes, int]:
-        """Return (list key, local part, shard index) of *channel* (``channel_key`` caches it)."""
+    def channel_key(self, channel: str) -> tuple[str, bytes, int]:
+        """Return (list key, local part, shard index) of *channel*."""
         stored = non_local_part(channel)
-        local = channel[len(stored) :].encode("ascii")
-        return self.prefix + stored, local, self.ring.shard_for(stored)
+        key, shard = self._stored_key(stored)
+        return key, channel[len(stored) :].encode("ascii"), shard
+
+    def _lookup_stored_key(self, stored: str) -> tuple[str, int]:
+        return self.prefix + stored, self.ring.shard_for(stored)
 
     def shard_of_key(self, key: str) -> Shard:
         """Return the shard of the list *key*."""
@@ -122,15 +132,23 @@ class KeyRouter:
         """Build PUSH script arguments for {list key: (local parts, channel names)}.
 
         With *group*, a list found holding an expired message gets nothing.
+        An encrypted layer's entries are sealed here, each to its list.
         """
         now = time.time()
         deadline = int((now + self.expiry) * 1000)
+        seal = self.seal
+        digest = b"" if seal is None else seal.digest(data)
         keys: list[str] = []
         args: list[Any] = [int(now * 1000), self.list_ttl, data, 1 if group else 0]
         owners: list[list[str]] = []
         for key, (locals_, names) in targets.items():
             keys.append(key)
-            args += [self.get_capacity(names[0]), header(deadline, locals_), stats_name(names[0])]
+            if seal is None:
+                head = header(deadline, locals_)
+            else:
+                head = seal.header(key, deadline, locals_, digest)
+            # By the stored part, which names[0] shares with the rest: one cache entry per list.
+            args += [self.get_capacity(key[len(self.prefix) :]), head, stats_name(names[0])]
             owners.append(names)
         keys.append(self.stats_key)
         return keys, args, owners
