@@ -166,7 +166,9 @@ class WSClientTests(ChannelTestCase):
         client.send_and_consume("websocket.connect", path="/chat/lobby/")
         client.send_and_consume("websocket.receive", text="hi", path="/chat/lobby/")
         assert client.receive(json=False) == "ada: hi"
-        assert client.session["_auth_user_id"] == str(User.objects.get(username="ada").pk)
+        # The channel session keeps the user under its own keys, never Django's.
+        assert client.session["_channels_user_id"] == str(User.objects.get(username="ada").pk)
+        assert "_auth_user_id" not in client.session
 
     def test_login_with_credentials(self) -> None:
         User.objects.create_user("bob", password="pw")

@@ -14,5 +14,6 @@ urlpatterns = [
     path("login/", views.login_view),
     path("later/", views.later),
     path("logout/", views.logout_view),
+    path("private/", views.private),
     path("jsclient/", include("tests.jsclient.urls")),
 ]

@@ -69,6 +69,13 @@ def logout_view(request):
     return HttpResponse("logged out")
 
 
+def private(request):
+    """A page for logged-in users only, as ``login_required`` guards it."""
+    from django.contrib.auth.decorators import login_required
+
+    return login_required(lambda request: HttpResponse(request.user.username))(request)
+
+
 def later(request):
     """Long polling: answer later, from another consumer (tests.project.sockets.answer)."""
     from channels import Channel
