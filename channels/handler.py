@@ -30,6 +30,7 @@ from django.urls import set_script_prefix
 
 from .backoff import send_when_room
 from .exceptions import RequestAborted, RequestTimeout, ResponseLater
+from .unanswered import error_request, server_error_response
 
 logger = logging.getLogger("channels.handler")
 
@@ -173,6 +174,53 @@ def _script_prefix(content: dict[str, Any]) -> str:
     return settings.FORCE_SCRIPT_NAME or content.get("root_path", "") or ""
 
 
+def response_for(request: http.HttpRequest, exc: Exception) -> http.HttpResponseBase:
+    """Return the response Django's handler gives a view that raised *exc*, with its logging.
+
+    404 for ``Http404``, 403 for ``PermissionDenied``, 400 for a
+    ``SuspiciousOperation`` or ``BadRequest``, else the 500 page (the
+    technical one under ``DEBUG``). *exc* is raised again here, because the
+    500 page and Django's log take the traceback from ``sys.exc_info()``.
+    """
+    try:
+        raise exc
+    except Exception as raised:
+        return response_for_exception(request, raised)
+
+
+def exception_response(exc: Exception, message: Any) -> http.HttpResponseBase:
+    """Return Django's response to *exc*, raised while answering *message*, never raising.
+
+    The request is rebuilt without reading the body channel (the failed code
+    may have read it already); if even that fails, the plain 500 page is the answer.
+    """
+    try:
+        request = error_request(message)
+    except Exception:
+        logger.debug("Could not build a request for the error page", exc_info=True)
+        return server_error_response(exc, message)
+    try:
+        return response_for(request, exc)
+    except Exception:
+        logger.debug("Could not render Django's response to %r", exc, exc_info=True)
+        return server_error_response(exc, message)
+    finally:
+        request.close()
+
+
+def answer_exception(exc: Exception, message: Any) -> None:
+    """Send Django's response to *exc* (400, 403, 404 or 500) to *message*'s reply channel, at once.
+
+    Code outside Django's own exception handling (a consumer, a
+    ``request_started`` receiver, reading the body) would otherwise leave
+    the client waiting for the interface server's timeout and a 503.
+    """
+    if message.reply_channel is None:
+        return
+    for reply in AsgiHandler.encode_response(exception_response(exc, message)):
+        message.reply_channel.send(reply, immediately=True)
+
+
 class HttpResponseLater(http.HttpResponse):
     """Returned (or stood for a raised ``ResponseLater``) when another consumer will reply."""
 
@@ -295,7 +343,7 @@ class StaticFilesAsgiHandler(AsgiHandler):
             except Exception as exc:
                 # As a view's would be: 404 for a missing file, 400 for a path
                 # outside the static roots (SuspiciousFileOperation), else 500.
-                return response_for_exception(request, exc)
+                return response_for(request, exc)
         return super().get_response(request)
 
 
@@ -334,8 +382,8 @@ class ViewConsumer:
         # later, and the exception still goes up to the worker, which logs it.
         try:
             replies = self.handler(message)
-        except Exception:
-            self._answer_failure(message)
+        except Exception as exc:
+            self._answer_failure(message, exc)
             raise
         answered = False
         while True:
@@ -343,18 +391,17 @@ class ViewConsumer:
                 reply = next(replies)
             except StopIteration:
                 return
-            except Exception:
+            except Exception as exc:
                 if not answered:
-                    self._answer_failure(message)
+                    self._answer_failure(message, exc)
                 raise
             self._send(message, reply)
             answered = True
 
-    def _answer_failure(self, message: Any) -> None:
+    def _answer_failure(self, message: Any, exc: Exception) -> None:
         if message.reply_channel is None:
             return
-        failure = http.HttpResponseServerError("<h1>Server Error (500)</h1>")
-        for reply in AsgiHandler.encode_response(failure):
+        for reply in AsgiHandler.encode_response(exception_response(exc, message)):
             self._send(message, reply)
 
     def _send(self, message: Any, reply: Reply) -> None:

@@ -36,13 +36,15 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404
 
 from .channel import consuming
 from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from .message import Message
 from .outbox import Outbox
 from .signals import consumer_finished, consumer_started
-from .unanswered import ConnectWatch, answer_server_error, replied
+from .unanswered import ConnectWatch, replied
 
 __all__ = [
     "Runner",
@@ -60,6 +62,9 @@ NOTHING_TAKEN: Taken = (None, None)
 
 #: Asked after a sync consumer returns: the channels to take the next message from, or None.
 Poll = Callable[[], list[str] | None]
+
+#: Exceptions Django's handler answers with a 4xx, as the client's mistake rather than a failure.
+CLIENT_ERRORS = (SuspiciousOperation, BadRequest, PermissionDenied, Http404)
 
 #: (the exception a consumer raised, whether it had sent to its reply channel first)
 Failure = tuple[Exception, bool]
@@ -257,6 +262,15 @@ class Runner:
                     consumer_name(consumer),
                     channel,
                 )
+        elif channel == "http.request" and isinstance(exc, CLIENT_ERRORS):
+            # The client's mistake, not the consumer's: Django logs it (django.security.*).
+            logger.info(
+                "%s raised %s on http.request: answered as Django would (4xx)",
+                consumer_name(consumer),
+                type(exc).__name__,
+            )
+            if not replied:
+                self.answer_server_error(exc, message)
         else:
             logger.exception(
                 "Error in consumer %s for a message on %s",
@@ -270,16 +284,20 @@ class Runner:
                 self.answer_server_error(exc, message)
 
     def answer_server_error(self, exc: Exception, message: Message) -> None:
-        """Answer the request of a failed ``http.request`` consumer with a 500, at once.
+        """Answer the request of a failed ``http.request`` consumer at once, as Django would.
 
-        Under ``DEBUG`` it is Django's technical 500 page, as a view's error
-        gets; else Django's ``server_error`` page. Without this the client
-        would wait for the interface server's timeout, then get a 503.
+        400 for a ``SuspiciousOperation`` or ``BadRequest``, 403 for
+        ``PermissionDenied``, 404 for ``Http404``, else a 500: Django's
+        technical 500 page under ``DEBUG``, its ``server_error`` page
+        otherwise. Without this the client would wait for the interface
+        server's timeout, then get a 503.
         """
+        from .handler import answer_exception  # Django's view layer, loaded only when needed
+
         try:
-            answer_server_error(exc, message)
+            answer_exception(exc, message)
         except Exception:
-            logger.exception("Could not answer a failed http.request with a 500")
+            logger.exception("Could not answer a failed http.request")
 
     def refuse(self, message: Message) -> None:
         """Refuse the socket of a failed ``websocket.connect`` (403), or close it if open.

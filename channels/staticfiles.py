@@ -12,9 +12,8 @@ from asgiref.sync import sync_to_async
 from asgiref.typing import ASGIApplication
 from django import http
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.handlers.exception import response_for_exception
 
-from .handler import StaticFilesAsgiHandler, ViewConsumer
+from .handler import StaticFilesAsgiHandler, ViewConsumer, response_for
 
 __all__ = ["StaticFilesApplication", "StaticFilesConsumer", "StaticFilesHandler"]
 
@@ -49,14 +48,6 @@ class StaticFilesApplication(ASGIStaticFilesHandler):
         try:
             return await super().get_response_async(request)
         except Exception as exc:
-            response = await sync_to_async(_response_for, thread_sensitive=False)(request, exc)
+            response = await sync_to_async(response_for, thread_sensitive=False)(request, exc)
             response._resource_closers.append(request.close)  # type: ignore[attr-defined]  # Django's private list, as its handler uses it
             return response
-
-
-def _response_for(request: http.HttpRequest, exc: Exception) -> http.HttpResponseBase:
-    # Raised again in this thread, so the 500 page's traceback (sys.exc_info()) is there.
-    try:
-        raise exc
-    except Exception as raised:
-        return response_for_exception(request, raised)

@@ -93,13 +93,3 @@ def replied(outbox: Outbox, message: Message) -> bool:
     """Whether the consumer of *message* sent (not queued) something to its reply channel."""
     reply = message.reply_channel
     return reply is not None and ("send", reply.name) in outbox.sent_now
-
-
-def answer_server_error(exc: BaseException, message: Message) -> None:
-    """Send the 500 for *exc* to the reply channel of *message*, at once."""
-    if message.reply_channel is None:
-        return
-    from .handler import AsgiHandler
-
-    for reply in AsgiHandler.encode_response(server_error_response(exc, message)):
-        message.reply_channel.send(reply, immediately=True)

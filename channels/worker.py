@@ -8,8 +8,11 @@ sends go out only if it succeeds. One raise is an answer, not a failure, and kee
 then acts on the socket (1.x sent a consumer's sends even when it failed; we
 do so only for this). A ``websocket.connect`` consumer that fails has its
 socket refused at once, not left waiting for the handshake timeout, and a
-failed ``http.request`` consumer is answered with a 500 at once (Django's
-debug page under ``DEBUG``), not the interface server's 503 a minute later.
+failed ``http.request`` consumer is answered at once as Django would (400
+for ``SuspiciousOperation``, else 500, the debug page under ``DEBUG``), not
+by the interface server's 503 a minute later. An ``http.request`` that no one
+waits for any more (past its ``deadline``, or from an interface server that
+is gone) is skipped, not run.
 ``async def`` consumers run on one event loop shared by the process, so a
 worker can have many of them waiting at once. Nothing a consumer does, and no
 hiccup of the layer, stops the worker; :meth:`Worker.stop` ends it gracefully.
@@ -22,9 +25,11 @@ import concurrent.futures
 import fnmatch
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .layers.names import stats_name
 from .layers.outage import OutageReport, check_layer
 from .message import Message
 from .routing import Router
@@ -210,6 +215,8 @@ class Worker:
         Returns the next message when a sync consumer's sends could take it
         in the same round trip, else ``(None, None)``.
         """
+        if channel == "http.request" and self.skips_request(content):
+            return None, None
         routed = self.route(channel, content)
         if routed is None:
             return None, None
@@ -229,6 +236,38 @@ class Worker:
             return self.runner.run(consumer, message, kwargs, self._poll)
         finally:
             self._busy.discard(thread)
+
+    def skips_request(self, content: dict[str, Any]) -> bool:
+        """Return True (and say so) if no one waits for the answer to this ``http.request``.
+
+        A request taken after its ``deadline`` (UNIX time, set by the interface
+        server) was already answered with a 503, and one whose interface server
+        is gone has no client: running its view would only do the work twice,
+        or for no one (a stalled worker that resumes, the backlog of a dead
+        server). Its body channel is not read and nothing is sent.
+        """
+        reply = content.get("reply_channel")
+        prefix = stats_name(reply) if isinstance(reply, str) else "-"
+        deadline = content.get("deadline")
+        if isinstance(deadline, int | float) and time.time() > deadline:
+            logger.info(
+                "Skipped an http.request to %s %.1f s past its deadline: its client "
+                "was already answered (503)",
+                prefix,
+                time.time() - deadline,
+            )
+            return True
+        alive = getattr(self.channel_layer, "process_alive", None)
+        if alive is None or not isinstance(reply, str) or "!" not in reply:
+            return False
+        try:
+            gone = not alive(reply)
+        except Exception:  # unsure: better answer twice than never
+            logger.debug("Could not tell whether %s is alive", prefix, exc_info=True)
+            return False
+        if gone:
+            logger.info("Skipped an http.request to %s: its interface server is gone", prefix)
+        return gone
 
     def _async_done(self, future: concurrent.futures.Future[None]) -> None:
         self._async_pending.discard(future)
