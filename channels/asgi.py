@@ -91,6 +91,10 @@ class ChannelLayerWrapper:
         self._bridge: Any = None
         # (the routing it was built from, the router): rebuilt when routing is replaced.
         self._router: tuple[Any, Router] | None = None
+        # Before daphne listens (its command line and runserver load it first).
+        from .bridge.guards import guard_daphne
+
+        guard_daphne()
 
     @property
     def router(self) -> Router:
@@ -121,7 +125,9 @@ class ChannelLayerWrapper:
         """Serve one connection as an ASGI 3 application (what daphne calls)."""
         if self._bridge is None:
             from .bridge import Bridge
+            from .bridge.guards import guard_daphne
 
+            guard_daphne()  # a daphne loaded after this wrapper was made
             self._bridge = Bridge(self)
         await self._bridge(scope, receive, send)
 

@@ -86,6 +86,15 @@ class RequestAborted(Exception):
     """The client went away while the request body was being read."""
 
 
+class ResponseIncomplete(Exception):
+    """The bridge cannot finish a response it started (the worker stopped sending).
+
+    Raised to the ASGI server, where the bridge cannot abort the connection
+    itself, so the server drops it: ending it cleanly would make the
+    truncated response look complete.
+    """
+
+
 class SendNotAvailableOnDemultiplexer(Exception):
     """A demultiplexer has no stream of its own, so it cannot send to its socket.
 

@@ -121,6 +121,9 @@ class HttpRequest(_HttpRequest, total=False):
 
     #: A single-reader channel carrying the rest of the body.
     body_channel: str
+    #: UNIX time (``time.time()``) after which the server no longer waits for
+    #: the first reply (it answered 503): a worker need not start the request.
+    deadline: float
 
 
 class HttpRequestBodyChunk(TypedDict, total=False):

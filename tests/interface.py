@@ -183,9 +183,14 @@ def http_json(url: str, **kwargs: Any) -> Any:
 # Raw WebSocket clients, for what a well-behaved client never does -----------------
 
 
-def raw_websocket(port: int, path: str) -> socket.socket:
-    """Complete a WebSocket handshake on a plain socket; the caller speaks frames itself."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+def raw_websocket(port: int, path: str, sock: socket.socket | None = None) -> socket.socket:
+    """Complete a WebSocket handshake on a plain socket; the caller speaks frames itself.
+
+    The response is read byte by byte, so the first frames after it stay
+    unread. *sock*: a socket of the caller's (connected to *port*) to use.
+    """
+    if sock is None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=20)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -193,8 +198,10 @@ def raw_websocket(port: int, path: str) -> socket.socket:
     )
     response = b""
     while b"\r\n\r\n" not in response:
-        response += sock.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101")
+        byte = sock.recv(1)
+        assert byte, f"the server closed the connection during the handshake: {response!r}"
+        response += byte
+    assert response.startswith(b"HTTP/1.1 101"), response
     return sock
 
 

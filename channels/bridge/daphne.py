@@ -1,20 +1,24 @@
 """Everything the bridge reads from daphne's internals, each behind a feature check.
 
 daphne 4 gives an application no way to send the server's own close codes, to
-learn a WebSocket's scheme, or to know its handshake timeouts. Its ``send`` is
-a ``functools.partial`` of the server's reply handler bound to the
-connection's Twisted protocol, and that protocol (an autobahn
-``WebSocketServerProtocol``) has all three. This module is the only place that
-touches it. Each shim checks for the attributes it uses and, when they are
-absent (another ASGI server such as uvicorn, a wrapped ``send``, a daphne that
-changed), says so by returning its fallback value; the caller then does what
-plain ASGI allows.
+learn a WebSocket's scheme, to know its handshake timeouts, to hear that a
+client has stopped reading, or to abort a connection. Its ``send`` is a
+``functools.partial`` of the server's reply handler bound to the
+connection's Twisted protocol (an autobahn ``WebSocketServerProtocol``, or a
+``twisted.web`` ``Request`` for HTTP), and that protocol has all of it. This
+module is the only place that touches it. Each shim checks for the attributes
+it uses and, when they are absent (another ASGI server such as uvicorn, a
+wrapped ``send``, a daphne that changed), says so by returning its fallback
+value; the caller then does what plain ASGI allows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .flow import SendFlow
 
 
 def daphne_protocol(send: Callable[..., Any]) -> object | None:
@@ -87,3 +91,81 @@ def handshake_limits(protocol: object | None) -> list[float] | None:
         )
         if isinstance(limit, int | float) and limit > 0
     ]
+
+
+def watch_writes(protocol: object | None, flow: SendFlow) -> Callable[[], None] | None:
+    """Register *flow* as the producer Twisted pauses when *protocol*'s client falls behind.
+
+    Return what unregisters it, or None, having done nothing, when
+    *protocol* is not daphne's (the flow then never pauses). An HTTP
+    request (a ``twisted.web`` ``Request``) takes the producer itself; its
+    channel goes on managing reads. A WebSocket (autobahn's protocol) takes
+    it on its transport, in place of the ``HTTPChannel`` left registered
+    there by the upgrade, which does nothing more for the socket; the flow
+    may then pause reading that transport as well.
+    """
+    if protocol is None:
+        return None
+    if callable(getattr(protocol, "registerProducer", None)) and hasattr(protocol, "channel"):
+        return _watch_request(protocol, flow)
+    transport = getattr(protocol, "transport", None)
+    if hasattr(protocol, "sendCloseFrame") and callable(
+        getattr(transport, "registerProducer", None)
+    ):
+        return _watch_transport(transport, flow)
+    return None
+
+
+def _watch_request(request: Any, flow: SendFlow) -> Callable[[], None] | None:
+    if getattr(request, "producer", None) is not None:
+        return None  # someone else's producer: leave it be
+    request.registerProducer(flow, True)
+
+    def unregister() -> None:
+        # An aborted or finished request has let go of its channel, and of the producer with it.
+        if request.producer is flow and getattr(request, "channel", None) is not None:
+            request.unregisterProducer()
+
+    return unregister
+
+
+def _watch_transport(transport: Any, flow: SendFlow) -> Callable[[], None] | None:
+    from twisted.internet.interfaces import IPushProducer
+    from twisted.web.http import HTTPChannel
+
+    current = getattr(transport, "producer", None)
+    if current is not None and not isinstance(current, HTTPChannel):
+        return None
+    if current is not None:
+        transport.unregisterProducer()
+    try:
+        transport.registerProducer(flow, True)
+    except RuntimeError:  # a wrapping transport (TLS) that keeps its producer elsewhere
+        return None
+    flow.reading = IPushProducer(transport, None)
+
+    def unregister() -> None:
+        if getattr(transport, "producer", None) is flow:
+            transport.unregisterProducer()
+
+    return unregister
+
+
+def abort_connection(protocol: object | None) -> bool:
+    """Drop *protocol*'s connection at once (TCP reset), whatever is still unsent.
+
+    For a response that cannot be completed: closing it cleanly would write
+    the chunked terminator and make it look whole. Return False, having done
+    nothing, when *protocol* is not daphne's; the caller then raises, so the
+    server aborts the connection itself. (Under daphne the caller must not
+    raise: daphne answers an application's exception with a 500 page even
+    after the response started, which raises inside its application checker
+    and stops that checker for the rest of the process's life.)
+    """
+    channel = getattr(protocol, "channel", None)
+    transport = getattr(channel, "transport", None) or getattr(protocol, "transport", None)
+    abort = getattr(transport, "abortConnection", None)
+    if not callable(abort):
+        return False
+    abort()
+    return True

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from functools import partial
 from typing import cast
 
 from ..backoff import asend_when_room
-from ..exceptions import ChannelFull, MessageTooLarge
+from ..exceptions import ChannelFull, MessageTooLarge, ResponseIncomplete
 from ..typing import HttpDisconnect, HttpRequest, HttpRequestBodyChunk, HttpResponse
+from . import daphne
 from .connection import Connection, Receive, Scope, Send
 from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
+from .flow import SendFlow, Write
 from .settings import BridgeSettings
+from .spool import ResponseSpool
 
 logger = logging.getLogger("channels.bridge")
 
@@ -31,6 +36,12 @@ class HttpConnection(Connection):
     task watches for the client's disconnect. What that task has to report
     (disconnected, body too large, body could not be sent) reaches the relay
     as a :class:`ControlEvent` in the reply queue.
+
+    Body chunks go out through a :class:`~channels.bridge.flow.SendFlow`, so a
+    client that does not read holds up at most ``send_buffer_limit`` bytes
+    before its response is aborted. A response that cannot be finished once
+    started (the worker stopped sending, the body failed) is aborted too,
+    never ended cleanly: a clean end would make it look complete.
     """
 
     def __init__(
@@ -44,6 +55,9 @@ class HttpConnection(Connection):
     ) -> None:
         super().__init__(layer, settings, dispatcher, scope, receive, send)
         self.replies: asyncio.Queue[Reply | ControlEvent] = asyncio.Queue()
+        self._daphne = daphne.daphne_protocol(send)
+        self.flow = SendFlow(settings.send_buffer_limit, self._overflowed)
+        self.spool = ResponseSpool(settings.response_spool_limit)
 
     def deliver(self, reply: Reply) -> None:
         self.replies.put_nowait(reply)
@@ -52,6 +66,16 @@ class HttpConnection(Connection):
         self.replies.put_nowait(event)
 
     async def serve(self) -> None:
+        unwatch = daphne.watch_writes(self._daphne, self.flow)
+        try:
+            await self._serve()
+        finally:
+            self.flow.stop()
+            self.spool.close()
+            if unwatch is not None:
+                unwatch()
+
+    async def _serve(self) -> None:
         body, more_body, disconnected = await self._read_first_part(self.settings.body_chunk_size)
         if disconnected:
             return
@@ -60,6 +84,8 @@ class HttpConnection(Connection):
             "http_version": self.scope.get("http_version", "1.1"),
             "method": self.scope["method"],
             "body": body,
+            # Workers skip a request nobody waits for any more (it was answered 503).
+            "deadline": time.time() + self.settings.http_timeout,
         }
         body_channel = None
         if more_body:
@@ -82,6 +108,10 @@ class HttpConnection(Connection):
         )
         try:
             await self._relay()
+            # Held chunks still go out to a slow client, unless it leaves first.
+            drained = asyncio.ensure_future(self.flow.drain())
+            await asyncio.wait({drained, client}, return_when=asyncio.FIRST_COMPLETED)
+            drained.cancel()
         finally:
             client.cancel()
 
@@ -184,8 +214,13 @@ class HttpConnection(Connection):
                 reply = await asyncio.wait_for(self.replies.get(), timeout)
             except asyncio.TimeoutError:
                 if started:
-                    logger.warning("Response to %s stalled; closing it", self.label)
-                    await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+                    logger.warning(
+                        "The response to %s stalled for %g s (CHANNELS_HTTP_TIMEOUT); aborted "
+                        "the connection so the client sees it incomplete",
+                        self.label,
+                        timeout,
+                    )
+                    self.abort()
                 else:
                     await self.error(503, "Worker server failed to respond within time limit.")
                 return
@@ -212,13 +247,9 @@ class HttpConnection(Connection):
                 )
                 started = True
             more = bool(response.get("more_content", False))
-            await self.send(
-                {
-                    "type": "http.response.body",
-                    "body": response.get("content", b""),
-                    "more_body": more,
-                }
-            )
+            content = response.get("content", b"")
+            if not await self.flow.write(*self._body_write(content, more)):
+                return  # the client stopped reading: the connection was aborted
             if not more:
                 return
 
@@ -226,12 +257,59 @@ class HttpConnection(Connection):
         """End the response because of *event*: with an error page if none has started."""
         if event is ControlEvent.DISCONNECTED:
             return
-        if started:  # end what was started rather than leave the client waiting
-            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        if started:  # a clean end would make what was started look complete
+            logger.warning("Aborted the response to %s: %s", self.label, event.value)
+            self.abort()
         elif event is ControlEvent.TOO_LARGE:
             await self.error(413, "Request body too large.")
         else:
             await self.error(503, "Service unavailable.")
+
+    def _body_write(self, content: bytes, more: bool) -> tuple[Write, int]:
+        """Return the write of one body part and the bytes it holds in memory while it waits.
+
+        A part that would take the memory held for a slow client past
+        ``send_buffer_limit`` waits in the spool instead, if it has room.
+        """
+        size = len(content)
+        if self.flow.would_overflow(size) and self.spool.has_room(size):
+            if not self.spool.used:
+                logger.info(
+                    "The client of %s reads slower than its response comes: the rest waits "
+                    "in a temporary file (CHANNELS_RESPONSE_SPOOL_LIMIT)",
+                    self.label,
+                )
+            self.spool.store(content)
+            return partial(self._send_spooled, size, more), 0
+        event = {"type": "http.response.body", "body": content, "more_body": more}
+        return partial(self.send, event), size
+
+    async def _send_spooled(self, size: int, more: bool) -> None:
+        body = self.spool.load(size)
+        await self.send({"type": "http.response.body", "body": body, "more_body": more})
+
+    def abort(self) -> None:
+        """Drop the connection of a response that cannot be finished.
+
+        Under another server than daphne, raise :exc:`ResponseIncomplete` so
+        that the server drops it.
+        """
+        self.flow.stop()
+        if not daphne.abort_connection(self._daphne):
+            raise ResponseIncomplete(f"The response to {self.label} could not be finished")
+
+    def _overflowed(self, held: int) -> None:
+        logger.warning(
+            "Aborted the response to %s: its client stopped reading, and %d bytes of it were "
+            "waiting in memory and %d in a file (CHANNELS_SEND_BUFFER_LIMIT is %s, "
+            "CHANNELS_RESPONSE_SPOOL_LIMIT %s)",
+            self.label,
+            held,
+            self.spool.waiting,
+            self.settings.send_buffer_limit,
+            self.settings.response_spool_limit,
+        )
+        daphne.abort_connection(self._daphne)
 
     async def error(self, status: int, text: str) -> None:
         """Answer with *status* and a short HTML page saying *text*."""

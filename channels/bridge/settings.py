@@ -27,6 +27,22 @@ class BridgeSettings:
     #: Seconds a WebSocket may wait for a consumer's accept under a server that
     #: sets no handshake timeout of its own (daphne's own, less a margin, wins).
     handshake_timeout: float = 5.0
+    #: Seconds from a connection being ready for a request to its complete
+    #: headers (then 408 and close), under daphne; None for no limit.
+    header_timeout: float | None = 20.0
+    #: Longest pause, in seconds, inside a request body (then 408), under daphne; None for none.
+    body_timeout: float | None = 20.0
+    #: Bytes per second a request body must average after a head start of
+    #: ``body_timeout`` seconds (then 408), under daphne; None for no minimum.
+    min_body_rate: float | None = 500.0
+    #: Bytes the bridge holds for a client that is not reading (its transport
+    #: is full) before it aborts the response / closes the socket with 1008;
+    #: None for no limit (``CHANNELS_SEND_BUFFER_LIMIT``).
+    send_buffer_limit: int | None = 4 * 1024 * 1024
+    #: Bytes of an HTTP response that wait in a temporary file for a slow client
+    #: once ``send_buffer_limit`` is held in memory (then it is aborted); None
+    #: for no limit, 0 to abort at the memory limit (``CHANNELS_RESPONSE_SPOOL_LIMIT``).
+    response_spool_limit: int | None = 1024 * 1024 * 1024
 
     @classmethod
     def from_django(cls) -> BridgeSettings:
@@ -41,7 +57,31 @@ class BridgeSettings:
             receive_full_timeout=getattr(
                 settings, "CHANNELS_RECEIVE_FULL_TIMEOUT", cls.receive_full_timeout
             ),
+            send_buffer_limit=getattr(
+                settings, "CHANNELS_SEND_BUFFER_LIMIT", cls.send_buffer_limit
+            ),
+            response_spool_limit=getattr(
+                settings, "CHANNELS_RESPONSE_SPOOL_LIMIT", cls.response_spool_limit
+            ),
+            header_timeout=optional_bound(settings, "CHANNELS_HEADER_TIMEOUT", cls.header_timeout),
+            body_timeout=optional_bound(settings, "CHANNELS_BODY_TIMEOUT", cls.body_timeout),
+            min_body_rate=optional_bound(settings, "CHANNELS_MIN_BODY_RATE", cls.min_body_rate),
         )
+
+
+def optional_bound(settings: object, name: str, default: float | None) -> float | None:
+    """Return setting *name* as a positive number, or None (its bound is off); reject the rest."""
+    value = getattr(settings, name, default)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"{name} is {value!r}: make it a positive number of seconds (bytes per second "
+        "for CHANNELS_MIN_BODY_RATE), or None to turn the bound off"
+    )
 
 
 def ws_protocols_setting(value: object) -> tuple[str, ...]:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from functools import partial
 from typing import Any, cast
 
 from ..backoff import asend_when_room
 from ..exceptions import ChannelFull, MessageTooLarge
 from ..typing import WebsocketConnect, WebsocketDisconnect, WebsocketReceive, WebsocketReply
 from . import daphne
+from .backlog import backlog_for
 from .connection import Connection, Receive, Scope, Send
 from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
+from .flow import SendFlow
 from .settings import BridgeSettings, choose_subprotocol
 
 logger = logging.getLogger("channels.bridge")
@@ -80,6 +83,8 @@ class WebSocketConnection(Connection):
         self.path: str = scope["path"]
         self.offered: list[str] = [str(name) for name in scope.get("subprotocols") or ()]
         self._daphne = daphne.daphne_protocol(send)
+        #: Holds replies while the client is not reading (see :mod:`channels.bridge.flow`).
+        self.flow = SendFlow(settings.send_buffer_limit, self._overflowed)
         #: Resolved when the state moves to CLOSED, to wake :meth:`serve`.
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -98,10 +103,37 @@ class WebSocketConnection(Connection):
 
     async def control(self, event: ControlEvent) -> None:
         if event is ControlEvent.LAYER_DOWN and (self.state is _CONNECTING or self.state is _OPEN):
-            await self._close(1011)
+            await self.flow.write(lambda: self._close(1011), 0)
             self._finish()
 
+    def _overflowed(self, held: int) -> None:
+        """Close the socket of a client that stopped reading while its replies piled up.
+
+        1008 (policy violation), not 1013 (try again later): the client broke
+        the server's rule; 1013 says the server is busy, and here it is not.
+        The close frame cannot reach a client that does not read, so autobahn
+        drops the connection after its close handshake timeout.
+        """
+        logger.warning(
+            "Closed the WebSocket to %s with 1008: its client stopped reading, and %d bytes "
+            "of replies were waiting for it (CHANNELS_SEND_BUFFER_LIMIT is %s)",
+            self.path,
+            held,
+            self.settings.send_buffer_limit,
+        )
+        daphne.send_close_frame(self._daphne, 1008)
+        self._finish()
+
     async def serve(self) -> None:
+        unwatch = daphne.watch_writes(self._daphne, self.flow)
+        try:
+            await self._serve()
+        finally:
+            self.flow.stop()
+            if unwatch is not None:
+                unwatch()
+
+    async def _serve(self) -> None:
         handshake_timeout = self._handshake_timeout()
         started = asyncio.get_running_loop().time()
         event = await self.receive()
@@ -215,10 +247,8 @@ class WebSocketConnection(Connection):
             "code": code,
             "order": self.order + 1,
         }
-        try:
-            await self.layer.asend("websocket.disconnect", {**message})
-        except Exception:
-            logger.debug("Could not send websocket.disconnect for %s", self.label)
+        # Consumers leave their groups here: wait for room rather than drop it.
+        await backlog_for(self.dispatcher).send("websocket.disconnect", {**message})
 
     async def _reply(self, content: Reply) -> bool:
         """Relay one reply to the client; return False once the socket is finished."""
@@ -239,11 +269,16 @@ class WebSocketConnection(Connection):
                 if self.state is _CONNECTING:  # unless the client left meanwhile
                     self.state = _OPEN
         if text is not None:
-            await self.send({"type": "websocket.send", "text": text})
+            event: dict[str, Any] = {"type": "websocket.send", "text": text}
         elif data is not None:
-            await self.send({"type": "websocket.send", "bytes": data})
+            event = {"type": "websocket.send", "bytes": data}
+        else:
+            event = {}
+        if event and not await self.flow.write(lambda: self.send(event), len(text or data or "")):
+            return False
         if close:
-            await self._close(self._close_code(close))
+            code = self._close_code(close)
+            await self.flow.write(lambda: self._close(code), 0)
             return False
         return True
 
@@ -290,7 +325,7 @@ class WebSocketConnection(Connection):
                 else:
                     continue
                 forwarding = False
-                await self._close(code)
+                await self.flow.write(partial(self._close, code), 0)
                 self._finish()
             elif kind == "websocket.disconnect":
                 await self._send_disconnect(event.get("code", 1000))
