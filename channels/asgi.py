@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 import logging
+import sys
 import threading
 import traceback
 import types
@@ -216,6 +218,7 @@ def _import_module(path: str) -> Any:
     inside the module...) is a bug in the module.
     """
     try:
+        _check_syntax(path)
         return importlib.import_module(path)
     except ModuleNotFoundError as exc:
         if exc.name is not None and (path == exc.name or path.startswith(exc.name + ".")):
@@ -223,6 +226,31 @@ def _import_module(path: str) -> Any:
         raise _routing_error(path, exc) from exc
     except Exception as exc:
         raise _routing_error(path, exc) from exc
+
+
+def _check_syntax(path: str) -> None:
+    """Raise the ``SyntaxError`` of module *path*'s source, if any, without importing it.
+
+    A module that fails to import is put in ``sys.modules`` and taken out
+    again; Django's autoreloader, listing ``sys.modules`` from its own thread
+    meanwhile, can die of the key that vanished (a ``KeyError`` that stops
+    ``runserver``). A syntax error, the usual mistake while editing, is
+    found here first, without touching ``sys.modules``.
+    """
+    if path in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec(path)
+    except (ImportError, ValueError):
+        return  # the import itself says what is wrong
+    origin = getattr(spec, "origin", None)
+    if spec is None or not isinstance(origin, str) or not origin.endswith(".py"):
+        return
+    try:
+        with open(origin, "rb") as source:
+            compile(source.read(), origin, "exec")
+    except OSError:
+        return
 
 
 def _routing_error(path: str, exc: Exception) -> RoutingImportError:

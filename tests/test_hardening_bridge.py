@@ -39,8 +39,9 @@ DATA_SIZE = CHUNK * CHUNKS
 SEND_BUFFER_LIMIT = 1024 * 1024
 #: CHANNELS_RESPONSE_SPOOL_LIMIT of the tests whose clients never read: 2 MiB.
 SPOOL_LIMIT = 2 * 1024 * 1024
-#: How much daphne may grow while a client does not read DATA_SIZE: well under it.
-GROWTH_LIMIT_KIB = DATA_SIZE // 4 // 1024
+#: How much daphne may grow while a client does not read DATA_SIZE: half of it, which
+#: leaves room for the allocator's noise on a busy machine and still fails if it is held.
+GROWTH_LIMIT_KIB = DATA_SIZE // 2 // 1024
 
 
 def _send(reply: Any, content: dict[str, Any]) -> None:

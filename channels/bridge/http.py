@@ -108,10 +108,10 @@ class HttpConnection(Connection):
         )
         try:
             await self._relay()
-            # Held chunks still go out to a slow client, unless it leaves first.
-            drained = asyncio.ensure_future(self.flow.drain())
-            await asyncio.wait({drained, client}, return_when=asyncio.FIRST_COMPLETED)
-            drained.cancel()
+            if self.flow.held:  # held chunks still go out to a slow client, unless it leaves
+                drained = asyncio.ensure_future(self.flow.drain())
+                await asyncio.wait({drained, client}, return_when=asyncio.FIRST_COMPLETED)
+                drained.cancel()
         finally:
             client.cancel()
 
