@@ -287,19 +287,24 @@ def start_daphne(
     cwd: Path = ROOT,
     name: str = "daphne",
     timeout: float = 30,
+    prefix: Sequence[str] = (),
 ) -> DaphneProcess:
     """Start ``python -m daphne`` serving *application* on *host*; return it once it listens.
 
     With ``port=0`` (the default) the kernel picks the port and it is read back
     from daphne's log line, so no other process can take it in between. At
     ``-v 0`` daphne logs nothing, so a free port is picked first and waited for.
-    Endpoints given with ``-e`` need ports of their own (not 0).
+    Endpoints given with ``-e`` need ports of their own (not 0). *prefix* runs
+    the command under another, e.g. ``ip netns exec NAME`` (:mod:`tests.netns`);
+    it cannot be combined with ``-v 0``, whose port is picked and waited for here.
     """
     quiet = _verbosity(flags) == "0"
+    if quiet and prefix:
+        raise ValueError("start_daphne(prefix=...) needs daphne's log line: drop -v 0")
     if quiet and port == 0:
         port = free_port(host)
     daphne = DaphneProcess(
-        [str(python), "-m", "daphne", "-b", host, "-p", str(port), *flags, application],
+        [*prefix, str(python), "-m", "daphne", "-b", host, "-p", str(port), *flags, application],
         env,
         cwd,
         name,
@@ -322,7 +327,12 @@ def start_runworker(
     cwd: Path = ROOT,
     name: str = "runworker",
     timeout: float = 30,
+    prefix: Sequence[str] = (),
 ) -> ManagedProcess:
-    """Start ``python -m django runworker``; return it once it listens on its channels."""
-    worker = ManagedProcess([str(python), "-m", "django", "runworker", *flags], env, cwd, name)
+    """Start ``python -m django runworker``; return it once it listens on its channels.
+
+    *prefix* runs it under another command, e.g. ``ip netns exec NAME``.
+    """
+    command = [*prefix, str(python), "-m", "django", "runworker", *flags]
+    worker = ManagedProcess(command, env, cwd, name)
     return ready(worker, lambda: worker.wait_for("Listening on channels", timeout))
