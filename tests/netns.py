@@ -266,6 +266,8 @@ class Host:
         No persistence (``--save "" --appendonly no``), files in a fresh
         directory under the network's. *flags* come last, so they override;
         *ready* is the line to wait for (Sentinel mode prints another).
+        Protected mode is off: without a password it refuses every client
+        that is not on loopback, and this network has no route out anyway.
         """
         from tests.redis_server import find_redis_server
 
@@ -273,7 +275,8 @@ class Host:
         directory.mkdir(parents=True, exist_ok=True)
         args = [
             find_redis_server(), "--bind", self.address, "--port", str(port), "--save", "",
-            "--appendonly", "no", "--dir", str(directory), "--loglevel", "notice", *flags,
+            "--appendonly", "no", "--dir", str(directory), "--loglevel", "notice",
+            "--protected-mode", "no", *flags,
         ]  # fmt: skip
         redis = RedisProcess(self.command(args), os.environ, ROOT, f"redis-{self.name}:{port}")
         redis.address, redis.port = self.address, port
