@@ -36,6 +36,7 @@ DEFAULT_CHANNEL_LAYER = "default"
 
 INMEMORY_BACKEND = "channels.layers.inmemory.InMemoryChannelLayer"
 REDIS_BACKEND = "channels.layers.redis.RedisChannelLayer"
+SENTINEL_BACKEND = "channels.layers.redis.RedisSentinelChannelLayer"
 
 #: Backend paths from the Channels 1.x (and 2+) documentation, served by our layers.
 #: asgi_redis' RedisLocalChannelLayer sent normal channels over machine-local
@@ -47,6 +48,8 @@ BACKEND_ALIASES = {
     "asgi_redis.core.RedisChannelLayer": REDIS_BACKEND,
     "asgi_redis.RedisLocalChannelLayer": REDIS_BACKEND,
     "asgi_redis.local.RedisLocalChannelLayer": REDIS_BACKEND,
+    "asgi_redis.RedisSentinelChannelLayer": SENTINEL_BACKEND,
+    "asgi_redis.sentinel.RedisSentinelChannelLayer": SENTINEL_BACKEND,
     "channels_redis.core.RedisChannelLayer": REDIS_BACKEND,
 }
 

@@ -10,6 +10,7 @@ import pytest
 from channels.layers.redis import RedisChannelLayer
 from tests.browser import BROWSER_MARKER, chromium  # noqa: F401 - chromium: a fixture
 from tests.interface import deployments  # noqa: F401 - a fixture for every test module
+from tests.redis_sentinel import sentinel_set  # noqa: F401 - a fixture
 from tests.redis_server import RedisServer
 from tests.workers import layer, run_worker  # noqa: F401 - fixtures
 

@@ -14,7 +14,7 @@ import pytest
 
 from channels.layers.base import BaseChannelLayer
 from channels.layers.inmemory import InMemoryChannelLayer
-from channels.layers.redis import RedisChannelLayer
+from channels.layers.redis import RedisChannelLayer, RedisSentinelChannelLayer
 
 MakeLayer = Callable[..., BaseChannelLayer]
 
@@ -34,8 +34,15 @@ async def layers_of(request: pytest.FixtureRequest) -> AsyncIterator[MakeLayer]:
     def make(**options: Any) -> BaseChannelLayer:
         for name, value in VARIANTS.get(backend, {}).items():
             options.setdefault(name, value)
-        if backend.startswith("redis"):
-            layer: BaseChannelLayer = RedisChannelLayer(
+        if backend == "redis-sentinel":  # a master found through Sentinel (tests.redis_sentinel)
+            layer: BaseChannelLayer = RedisSentinelChannelLayer(
+                hosts=request.getfixturevalue("sentinel_set").hosts,
+                services=["channels-a"],
+                prefix=request.getfixturevalue("unique_prefix"),
+                **options,
+            )
+        elif backend.startswith("redis"):
+            layer = RedisChannelLayer(
                 hosts=[request.getfixturevalue("redis_url")],
                 prefix=request.getfixturevalue("unique_prefix"),
                 **options,

@@ -17,7 +17,7 @@ from channels.layers.names import new_process_channel
 from channels.layers.redis import RedisChannelLayer
 from tests.layers.factory import MakeLayer, layers_of
 
-BACKENDS = ["inmemory", "redis"]
+BACKENDS = ["inmemory", "redis", "redis-sentinel"]
 
 
 @pytest.fixture(params=BACKENDS)

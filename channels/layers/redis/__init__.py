@@ -7,9 +7,11 @@ internals), :mod:`.batching` (coalescing async calls), :mod:`.fanin`
 (receives across shards), :mod:`.groups` (a group's members and sends to
 them), :mod:`.entries` (the stored entry format and the read-ahead buffer),
 :mod:`.scripts` (the Lua, and reloading it), :mod:`.errors` (redis-py's
-errors as ours) and :mod:`.hashring` (sharding).
+errors as ours), :mod:`.hashring` (sharding) and :mod:`.sentinel` (masters
+found through Sentinel, across failovers).
 """
 
 from .layer import RedisChannelLayer
+from .sentinel import RedisSentinelChannelLayer
 
-__all__ = ["RedisChannelLayer"]
+__all__ = ["RedisChannelLayer", "RedisSentinelChannelLayer"]

@@ -98,7 +98,10 @@ class RedisChannelLayer(BaseChannelLayer):
         )
         self.prefix = prefix
         self.hosts = list(hosts)
-        self._shards = [self.shard_class(host, kwargs) for host in self.hosts]
+        # Imported here: sentinel.py's layer subclasses this module's.
+        from .sentinel import make_shard  # a {"sentinels": ..., "master_name": ...} entry
+
+        self._shards = [make_shard(self.shard_class, host, kwargs) for host in self.hosts]
         self._router = router = KeyRouter(
             prefix,
             self._shards,

@@ -7,7 +7,8 @@ reads. Every command goes out packed by hiredis, several in one write, with
 error replies returned as values; an ``EVALSHA`` the server answers with
 ``NOSCRIPT`` (a new or restarted server) is run again after loading its
 script, in one more round trip, by :func:`_exchange_now` and its async twin
-(what to resend is :func:`.scripts.reload_plan`'s to say). Waiting on several
+(what to resend is :func:`.scripts.reload_plan`'s to say); a ``READONLY``
+refusal (a demoted master) is a lost connection there. Waiting on several
 shards at once is :mod:`.fanin`'s, over :meth:`Shard.ablpop_unblockable`.
 
 This is the only module that touches redis-py's connections below their
@@ -62,6 +63,16 @@ def _pack(commands: Sequence[Command]) -> bytes:
     return b"".join([hiredis.pack_command(command) for command in commands])
 
 
+#: How a replica refuses a write, alone or inside a script's error.
+_READONLY = "READONLY You can't write against a read only replica"
+
+
+def _demoted() -> RedisConnectionError:
+    """A write refused by a demoted master, as a lost connection: the next call reconnects,
+    to wherever Sentinel (or DNS, for a managed primary endpoint) says the master is now."""
+    return RedisConnectionError(f"the server is a replica now and refused a write ({_READONLY})")
+
+
 # Sync: a thread's kept connection ---------------------------------------------------
 
 
@@ -71,13 +82,16 @@ def _exchange_now(
     """Send *commands* in one write; return every reply, reloading lost scripts (*retry*)."""
     connection.send_packed_command([_pack(commands)], check_health=False)
     results: list[Any] = []
-    lost = False
+    lost = demoted = False
     for _ in commands:
         try:
             results.append(connection.read_response())
         except ResponseError as exc:  # the connection is still in step
             results.append(exc)
             lost = lost or isinstance(exc, NoScriptError)
+            demoted = demoted or _READONLY in str(exc)
+    if demoted:
+        raise _demoted()
     if not lost or retry == AS_IS:
         return results
     again, indexes = reload_plan(commands, results, retry)
@@ -161,13 +175,16 @@ async def _exchange(
     """Async twin of :func:`_exchange_now`."""
     await _write(connection, _pack(commands))
     results: list[Any] = []
-    lost = False
+    lost = demoted = False
     for _ in commands:
         try:
             results.append(await connection.read_response())
         except ResponseError as exc:  # the connection is still in step
             results.append(exc)
             lost = lost or isinstance(exc, NoScriptError)
+            demoted = demoted or _READONLY in str(exc)
+    if demoted:
+        raise _demoted()
     if not lost or retry == AS_IS:
         return results
     again, indexes = reload_plan(commands, results, retry)
@@ -289,11 +306,17 @@ class Shard:
             self.label = f"{host[0]}:{host[1]}"
         else:
             raise ValueError(
-                f"Each Redis host must be a URL such as 'redis://localhost:6379/0' or a "
-                f"(host, port) pair, not {host!r}"
+                f"Each Redis host must be a URL such as 'redis://localhost:6379/0', a "
+                f"(host, port) pair, or a Sentinel-managed master such as "
+                f"{{'sentinels': [('localhost', 26379)], 'master_name': 'mymaster'}}, "
+                f"not {host!r}"
             )
+        self._init_transport(connection_kwargs)
+
+    def _init_transport(self, connection_kwargs: dict[str, Any]) -> None:
+        """Make the pools, once the subclass or ``__init__`` has said where the server is."""
         self._kwargs = connection_kwargs
-        settings = {**connection_kwargs, **(_parse_url(host) if self._url else self._address)}
+        settings = {**connection_kwargs, **(_parse_url(self._url) if self._url else self._address)}
         #: host:port (or socket path), for messages: never the password.
         self.address: str = (
             settings.get("path") or f"{settings.get('host')}:{settings.get('port', 6379)}"
@@ -351,8 +374,7 @@ class Shard:
         kwargs = {**self._kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout}
         for option in ("timeout", "max_connections"):
             kwargs.pop(option, None)
-        address = _parse_url(self._url) if self._url is not None else self._address
-        pool = redis.ConnectionPool(**{**kwargs, **address, "db": 0})
+        pool = redis.ConnectionPool(**{**kwargs, **self._current_address(), "db": 0})
         client = redis.Redis(connection_pool=pool)
         try:
             reply: Any = client.config_get("databases")
@@ -360,6 +382,10 @@ class Shard:
         finally:
             client.close()
             pool.disconnect()
+
+    def _current_address(self) -> dict[str, Any]:
+        """Return where the server is now: ``host``/``port`` (or ``path``) keyword arguments."""
+        return _parse_url(self._url) if self._url is not None else self._address
 
     def close(self) -> None:
         """Disconnect every sync connection; a thread's kept one reconnects on use."""
