@@ -21,6 +21,7 @@ from ...exceptions import ChannelLayerConnectionError
 from ..base import BaseChannelLayer, Message, ReceiveResult, SendsThenPoll
 from ..names import require_valid_channel_name, stats_name
 from . import scripts, statistics
+from .cluster import cluster_buckets
 from .entries import ReadAhead
 from .errors import TranslateErrors
 from .fanin import FanIn
@@ -54,6 +55,11 @@ class RedisChannelLayer(BaseChannelLayer):
         (default 10): how soon :meth:`process_alive` notices a killed one.
         Its receives refresh it about once a second; a clean close ends it
         at once (:mod:`.liveness`).
+    ``cluster``
+        True when ``hosts`` are nodes of a Redis Cluster (any of them: they are
+        only where to discover the rest). Keys then carry hash tags so that
+        each script call stays in one slot (:mod:`.slots`), and calls follow
+        the cluster's redirections and failovers (:mod:`.cluster`).
     """
 
     extensions = ["groups", "flush", "statistics"]
@@ -64,6 +70,10 @@ class RedisChannelLayer(BaseChannelLayer):
     process_batch = 64
     #: The transport of one server; a subclass may use another (Sentinel, Cluster...).
     shard_class: ClassVar[type[Shard]] = Shard
+    #: Buckets a cluster layer spreads its names over (each one hash slot); every
+    #: process must use the same number. More spread a cluster's load finer;
+    #: a group send makes at most one script call per bucket.
+    cluster_buckets = 16
 
     def __init__(
         self,
@@ -71,6 +81,7 @@ class RedisChannelLayer(BaseChannelLayer):
         prefix: str = "asgi:",
         connection_kwargs: dict[str, Any] | None = None,
         process_ttl: float = 10,
+        cluster: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -98,7 +109,15 @@ class RedisChannelLayer(BaseChannelLayer):
         )
         self.prefix = prefix
         self.hosts = list(hosts)
-        self._shards = [self.shard_class(host, kwargs) for host in self.hosts]
+        #: Whether the hosts are nodes of a Redis Cluster (its keys hash-tagged per bucket).
+        self.cluster = cluster
+        self._shards: list[Shard]
+        if not isinstance(cluster, bool):
+            raise ValueError(f"cluster must be True or False, not {cluster!r}")
+        if cluster:
+            self._shards = list(cluster_buckets(self.hosts, kwargs, self.cluster_buckets))
+        else:
+            self._shards = [self.shard_class(host, kwargs) for host in self.hosts]
         self._router = router = KeyRouter(
             prefix,
             self._shards,
@@ -137,7 +156,7 @@ class RedisChannelLayer(BaseChannelLayer):
         )
 
     def __repr__(self) -> str:
-        hosts = ", ".join(shard.label for shard in self._shards)
+        hosts = ", ".join(dict.fromkeys(shard.label for shard in self._shards))
         return f"<{type(self).__name__} hosts=[{hosts}] prefix={self.prefix!r}>"
 
     # Channels ------------------------------------------------------------
