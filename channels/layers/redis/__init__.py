@@ -7,7 +7,9 @@ internals), :mod:`.batching` (coalescing async calls), :mod:`.fanin`
 (receives across shards), :mod:`.groups` (a group's members and sends to
 them), :mod:`.entries` (the stored entry format and the read-ahead buffer),
 :mod:`.scripts` (the Lua, and reloading it), :mod:`.errors` (redis-py's
-errors as ours) and :mod:`.hashring` (sharding).
+errors as ours), :mod:`.hashring` (sharding), and for a Redis Cluster
+:mod:`.slots` (hash-tagged keys, CPU only) and :mod:`.cluster` (slot routing,
+redirections, failover).
 """
 
 from .layer import RedisChannelLayer
