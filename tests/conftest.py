@@ -10,6 +10,7 @@ import pytest
 from channels.layers.redis import RedisChannelLayer
 from tests.browser import BROWSER_MARKER, chromium  # noqa: F401 - chromium: a fixture
 from tests.interface import deployments  # noqa: F401 - a fixture for every test module
+from tests.redis_cluster import RedisClusterServers
 from tests.redis_sentinel import sentinel_set  # noqa: F401 - a fixture
 from tests.redis_server import RedisServer
 from tests.workers import layer, run_worker  # noqa: F401 - fixtures
@@ -70,6 +71,16 @@ def redis_shard_urls() -> Iterator[list[str]]:
     finally:
         for server in servers:
             server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_urls() -> Iterator[list[str]]:
+    """Seed-node URLs of a real 3-master Redis Cluster started for the session."""
+    cluster = RedisClusterServers(masters=3).start()
+    try:
+        yield cluster.urls
+    finally:
+        cluster.cleanup()
 
 
 @pytest.fixture

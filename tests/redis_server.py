@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Sequence
 
 from tests.processes import free_port
 from tests.waiting import wait_until
@@ -38,8 +39,10 @@ class RedisServer:
 
     start_timeout = 10.0
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
+        #: More redis-server options (``--cluster-enabled yes``...), after the usual ones.
+        self.args = list(args)
         self.host = "127.0.0.1"
         self.process: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.mkdtemp(prefix="channels-redis-")
@@ -64,6 +67,7 @@ class RedisServer:
                 self._dir,
                 "--loglevel",
                 "warning",
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

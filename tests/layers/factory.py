@@ -20,7 +20,8 @@ MakeLayer = Callable[..., BaseChannelLayer]
 
 #: Options a backend name adds, beyond the backend itself. Redis has two group-send
 #: paths: one script call for the whole group, and, with capacity rules (or several
-#: servers), members first and then pushes.
+#: servers), members first and then pushes. ``redis-cluster`` is a layer on a real
+#: 3-master Redis Cluster (its keys hash-tagged per bucket, calls routed by slot).
 VARIANTS: dict[str, dict[str, Any]] = {
     "redis-with-capacity-rules": {"channel_capacity": {"unrelated.*": 7}},
 }
@@ -39,6 +40,13 @@ async def layers_of(request: pytest.FixtureRequest) -> AsyncIterator[MakeLayer]:
                 hosts=request.getfixturevalue("sentinel_set").hosts,
                 services=["channels-a"],
                 prefix=request.getfixturevalue("unique_prefix"),
+                **options,
+            )
+        elif backend == "redis-cluster":
+            layer = RedisChannelLayer(
+                hosts=request.getfixturevalue("redis_cluster_urls")[:1],
+                prefix=request.getfixturevalue("unique_prefix"),
+                cluster=True,
                 **options,
             )
         elif backend.startswith("redis"):

@@ -7,8 +7,11 @@ internals), :mod:`.batching` (coalescing async calls), :mod:`.fanin`
 (receives across shards), :mod:`.groups` (a group's members and sends to
 them), :mod:`.entries` (the stored entry format and the read-ahead buffer),
 :mod:`.scripts` (the Lua, and reloading it), :mod:`.errors` (redis-py's
-errors as ours), :mod:`.hashring` (sharding) and :mod:`.sentinel` (masters
-found through Sentinel, across failovers).
+errors as ours), :mod:`.hashring` (sharding), :mod:`.transports` (which
+transport each host gets), :mod:`.sentinel` (masters
+found through Sentinel, across failovers), and for a Redis Cluster
+:mod:`.slots` (hash-tagged keys, CPU only) and :mod:`.cluster` (slot routing,
+redirections, failover).
 """
 
 from .layer import RedisChannelLayer

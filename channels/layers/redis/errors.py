@@ -115,10 +115,11 @@ class TranslateErrors:
         return ChannelLayerConnectionError(message)
 
     def _where(self) -> str:
-        shards = self._shards
-        if len(shards) == 1:
-            return f"Redis at {shards[0].address}"
-        return f"Redis (one of {', '.join(shard.address for shard in shards)})"
+        # A cluster layer's buckets all name the cluster's seed nodes: say them once.
+        addresses = list(dict.fromkeys(shard.address for shard in self._shards))
+        if len(addresses) == 1:
+            return f"Redis at {addresses[0]}"
+        return f"Redis (one of {', '.join(addresses)})"
 
     def _auth_message(self, exc: BaseException) -> str:
         if not any(shard.has_password for shard in self._shards):

@@ -29,6 +29,7 @@ from .liveness import ProcessLiveness
 from .router import KeyRouter
 from .seal import entry_seal
 from .shard import RECEIVE, Shard
+from .transports import make_shards, pool_settings
 
 #: The PUSH of one send: its shard, keys and arguments.
 _Push = tuple[Shard, list[str], list[Any]]
@@ -54,6 +55,10 @@ class RedisChannelLayer(BaseChannelLayer):
         (default 10): how soon :meth:`process_alive` notices a killed one.
         Its receives refresh it about once a second; a clean close ends it
         at once (:mod:`.liveness`).
+    ``cluster``
+        True when ``hosts`` are nodes of a Redis Cluster (any: the rest are
+        discovered). Keys then carry hash tags, so each script call stays in
+        one slot (:mod:`.slots`); calls follow redirections (:mod:`.cluster`).
     """
 
     extensions = ["groups", "flush", "statistics"]
@@ -64,6 +69,10 @@ class RedisChannelLayer(BaseChannelLayer):
     process_batch = 64
     #: The transport of one server; a subclass may use another (Sentinel, Cluster...).
     shard_class: ClassVar[type[Shard]] = Shard
+    #: Buckets a cluster layer spreads its names over (each one hash slot); every
+    #: process must use the same number. More spread a cluster's load finer;
+    #: a group send makes at most one script call per bucket.
+    cluster_buckets = 16
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class RedisChannelLayer(BaseChannelLayer):
         prefix: str = "asgi:",
         connection_kwargs: dict[str, Any] | None = None,
         process_ttl: float = 10,
+        cluster: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -83,25 +93,15 @@ class RedisChannelLayer(BaseChannelLayer):
             )
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"prefix must be a non-empty str, not {prefix!r}")
-        kwargs: dict[str, Any] = {
-            "socket_connect_timeout": 5,
-            "socket_keepalive": True,
-            "max_connections": self.max_connections,
-            "timeout": None,
-            **(connection_kwargs or {}),
-        }
-        socket_timeout = kwargs.setdefault("socket_timeout", self.blocking_timeout + 10)
-        # A blocking receive must return before the socket times out, or an idle
-        # worker would see a timeout error instead of an empty receive.
-        self._max_block = (
-            self.blocking_timeout if socket_timeout is None else max(0.1, socket_timeout - 1)
+        kwargs, self._max_block = pool_settings(
+            connection_kwargs, self.max_connections, self.blocking_timeout
         )
         self.prefix = prefix
         self.hosts = list(hosts)
-        # Imported here: sentinel.py's layer subclasses this module's.
-        from .sentinel import make_shard  # a {"sentinels": ..., "master_name": ...} entry
-
-        self._shards = [make_shard(self.shard_class, host, kwargs) for host in self.hosts]
+        self.cluster = cluster  # the hosts are nodes of a Redis Cluster
+        self._shards = make_shards(
+            self.hosts, kwargs, self.shard_class, cluster, self.cluster_buckets
+        )
         self._router = router = KeyRouter(
             prefix,
             self._shards,
@@ -140,7 +140,7 @@ class RedisChannelLayer(BaseChannelLayer):
         )
 
     def __repr__(self) -> str:
-        hosts = ", ".join(shard.label for shard in self._shards)
+        hosts = ", ".join(dict.fromkeys(shard.label for shard in self._shards))
         return f"<{type(self).__name__} hosts=[{hosts}] prefix={self.prefix!r}>"
 
     # Channels ------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from ..base import Message
 from ..names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
@@ -23,6 +23,8 @@ from .entries import header
 from .hashring import HashRing
 from .seal import EntrySeal
 from .shard import Shard
+
+T = TypeVar("T")
 
 #: {list key: (local parts, channel names)}: where one push goes on one shard.
 Targets = dict[str, tuple[bytes, list[str]]]
@@ -32,7 +34,7 @@ PushCall = tuple[list[str], list[Any], list[list[str]]]
 ReceivePlan = tuple[list[str], dict[int, list[str]]]
 
 
-def rotated(items: list[str]) -> list[str]:
+def rotated(items: list[T]) -> list[T]:
     """*items* starting from a random one (cheaper than shuffling, as fair for BLPOP)."""
     start = random.randrange(len(items))
     return items[start:] + items[:start]
@@ -114,8 +116,10 @@ class KeyRouter:
         keys, by_shard = self._plan(tuple(channels))
         if len(keys) <= 1:
             return keys, by_shard
-        # A busy channel must not starve a quiet one: BLPOP serves keys in order.
-        return rotated(keys), {shard: rotated(names) for shard, names in by_shard.items()}
+        # A busy channel must not starve a quiet one: BLPOP serves keys in order,
+        # and a non-blocking receive asks the shards in order.
+        shards = rotated(list(by_shard))
+        return rotated(keys), {shard: rotated(by_shard[shard]) for shard in shards}
 
     def _lookup_plan(self, channels: tuple[str, ...]) -> ReceivePlan:
         keys = list(

@@ -1,0 +1,416 @@
+"""The Redis layer on a Redis Cluster: buckets routed to whichever master owns their slot.
+
+With ``"cluster": True`` the layer's shards are not servers but the buckets
+of :mod:`.slots`: one :class:`ClusterBucket` each, every key it sends tagged
+with its bucket's hash slot. The buckets of a layer share one
+:class:`ClusterNodes`, which knows (from ``CLUSTER SLOTS``) which master owns
+each slot and keeps one plain :class:`~.shard.Shard` per master. So a
+cluster node gets exactly the exchanges a plain server gets (one write per
+batch, kept connections, scripts reloaded on ``NOSCRIPT``, batched async
+calls, ``CLIENT UNBLOCK`` for receives over several buckets), and concurrent
+calls for the buckets of one node share its pipeline.
+
+Why not redis-py's ``RedisCluster``: it routes and parses command by command,
+raises on the first error of a pipeline, and hides the connection a
+``BLPOP`` waits on, so a receive over several slots could not be woken with
+``CLIENT UNBLOCK``; the layer would lose its one-write exchanges and error
+values. Routing a bucket is one slot lookup, so it is done here.
+
+Redirections are followed here, bounded by :attr:`ClusterBucket.max_redirects`:
+``MOVED`` (the slot has a new owner: resharding, or a promoted replica)
+updates the map and runs the command again there; ``ASK`` (the slot is being
+migrated and the keys are already on the target) runs it once on the target
+after ``ASKING``; ``TRYAGAIN`` (a multi-key script during a migration) waits
+:attr:`~ClusterBucket.try_again_delay` and tries again. A node that cannot be
+reached, or a cluster that answers ``CLUSTERDOWN`` while it fails over, is
+an outage like a plain server's (a :class:`redis.ConnectionError`, which the
+layer turns into :class:`~channels.exceptions.ChannelLayerConnectionError`),
+and the next call asks the cluster again who owns the slot: when a replica
+has been promoted, every process finds it by itself. Commands are never
+resent after a lost connection: a send might then be delivered twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ...exceptions import ChannelLayerConfigurationError
+from .scripts import Command, Script
+from .shard import Shard, _parse_url
+from .slots import SLOTS, bucket_tags, slot_of, tag_command, untag, untag_reply
+
+#: (host, port) of a cluster node.
+Address = tuple[str, int]
+
+_LOST = (RedisConnectionError, RedisTimeoutError, OSError)
+#: Settings of a host URL that name one server, not how to talk to every node.
+_SERVER_SETTINGS = ("host", "port", "db", "path")
+
+
+def _redirect_to(exc: AskError) -> Address:
+    """Return the node an ``ASK``/``MOVED`` reply names (its text is ``<slot> <host>:<port>``)."""
+    host, _, port = str(exc).split(" ")[-1].rpartition(":")
+    return host, int(port)
+
+
+class ClusterNodes:
+    """Which master owns each slot of one cluster, and a :class:`Shard` for each master.
+
+    The map is read with ``CLUSTER SLOTS`` from any node that answers (the
+    masters seen last, then the seed hosts), on first use and again after a
+    lost connection or a ``CLUSTERDOWN``, at most once per
+    :attr:`refresh_interval`; ``MOVED`` replies correct it slot by slot.
+    """
+
+    #: Least seconds between two ``CLUSTER SLOTS`` reads (many calls fail at once in an outage).
+    refresh_interval = 0.1
+
+    def __init__(self, seeds: Sequence[Address], connection_kwargs: dict[str, Any]) -> None:
+        self.seeds = list(seeds)
+        self._kwargs = connection_kwargs
+        self._owners: list[Address | None] = [None] * SLOTS
+        self._nodes: dict[Address, Shard] = {}
+        self._lock = threading.Lock()
+        self._stale = True
+        self._refreshed = float("-inf")
+        self.has_password = bool(connection_kwargs.get("password"))
+        #: The seeds, for messages: never a password.
+        self.address = ", ".join(f"{host}:{port}" for host, port in self.seeds)
+
+    def node(self, address: Address) -> Shard:
+        """Return the shard of the node at *address*, made on first use."""
+        shard = self._nodes.get(address)
+        if shard is None:
+            with self._lock:
+                shard = self._nodes.get(address)
+                if shard is None:
+                    shard = self._nodes[address] = Shard(address, self._kwargs)
+        return shard
+
+    def owner(self, slot: int) -> Shard:
+        """Return the shard of the master owning *slot*, reading the map first if stale."""
+        if self._stale or self._owners[slot] is None:
+            self.refresh()
+        address = self._owners[slot]
+        if address is None:
+            raise RedisConnectionError(
+                f"No master of the Redis Cluster at {self.address} owns slot {slot}"
+            )
+        return self.node(address)
+
+    async def aowner(self, slot: int) -> Shard:
+        """Async twin of :meth:`owner`; the map is read in a thread, never on the loop."""
+        if self._stale or self._owners[slot] is None:
+            await asyncio.to_thread(self.refresh)
+        return self.owner(slot)
+
+    def moved(self, slot: int, address: Address) -> None:
+        """Note that *slot* is now served by *address* (a ``MOVED`` reply)."""
+        self._owners[slot] = address
+        self._stale = True  # other slots probably moved too
+
+    def lost(self) -> None:
+        """Note that a node could not be reached: read the map again before the next call."""
+        self._stale = True
+
+    def refresh(self) -> None:
+        """Read the slot map from the first node that answers; raise if none does."""
+        with self._lock:
+            if not self._stale and any(self._owners):
+                return
+            now = time.monotonic()
+            if now - self._refreshed < self.refresh_interval and any(self._owners):
+                return
+            self._refreshed = now
+            candidates = list(dict.fromkeys([*self._masters(), *self.seeds]))
+            error: Exception | None = None
+            for address in candidates:
+                try:
+                    ranges = self._ask(address)
+                except _LOST as exc:
+                    error = exc
+                    continue
+                owners: list[Address | None] = [None] * SLOTS
+                for start, end, node in ranges:
+                    owners[start : end + 1] = [node] * (end - start + 1)
+                self._owners = owners
+                self._stale = False
+                return
+            tried = ", ".join(map(_label, candidates))
+            raise RedisConnectionError(
+                f"No node of the Redis Cluster answered (tried {tried}): {error}"
+            )
+
+    def _masters(self) -> list[Address]:
+        return [address for address in dict.fromkeys(self._owners) if address is not None]
+
+    def _ask(self, address: Address) -> list[tuple[int, int, Address]]:
+        timeout = self._kwargs.get("socket_connect_timeout") or 5
+        kwargs = {k: v for k, v in self._kwargs.items() if k not in ("max_connections", "timeout")}
+        kwargs.update(socket_timeout=timeout, socket_connect_timeout=timeout)
+        client = redis.Redis(host=address[0], port=address[1], **kwargs)
+        try:
+            # Unparsed, as in redis-py 5 to 8 (redis-py leaves execute_command unannotated).
+            reply: Any = client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+        except redis.ResponseError as exc:
+            if "cluster support disabled" in str(exc):
+                raise ChannelLayerConfigurationError(
+                    f"Redis at {_label(address)} is not a cluster node, yet CONFIG['cluster'] is "
+                    "True: list nodes of a Redis Cluster in CONFIG['hosts'], or drop 'cluster'"
+                ) from exc
+            raise
+        finally:
+            client.close()
+        ranges = []
+        for start, end, master, *_replicas in reply:
+            host = master[0].decode() if isinstance(master[0], bytes) else master[0]
+            ranges.append((int(start), int(end), (host or address[0], int(master[1]))))
+        return ranges
+
+    def close(self) -> None:
+        for shard in list(self._nodes.values()):
+            shard.close()
+
+    async def aclose(self, loop: asyncio.AbstractEventLoop) -> None:
+        for shard in list(self._nodes.values()):
+            await shard.aclose(loop)
+
+
+def _label(address: Address) -> str:
+    return f"{address[0]}:{address[1]}"
+
+
+class _IdsOf(dict):  # type: ignore[type-arg]  # only __setitem__ is used
+    """Record under the bucket the ``CLIENT ID`` its node's connection notes for itself."""
+
+    def __init__(self, ids: dict[Shard, int], bucket: ClusterBucket) -> None:
+        super().__init__()
+        self._ids = ids
+        self._bucket = bucket
+
+    def __setitem__(self, _node: Shard, client_id: int) -> None:
+        self._ids[self._bucket] = client_id
+
+
+class ClusterBucket(Shard):
+    """One bucket of a cluster layer's keys: the :class:`Shard` of whichever master owns its slot.
+
+    It has no server of its own: every call tags its keys (:mod:`.slots`),
+    runs on the owning master's shard and follows redirections.
+    """
+
+    #: Redirections (``MOVED``, ``ASK``, ``TRYAGAIN``) one call follows before it fails.
+    max_redirects = 5
+    #: Seconds to wait before trying a ``TRYAGAIN`` command again.
+    try_again_delay = 0.05
+
+    def __init__(self, tag: str, nodes: ClusterNodes) -> None:  # no Shard.__init__: no server
+        self.tag = tag
+        self.slot = slot_of(tag)
+        self._nodes = nodes
+        self.label = f"cluster {nodes.address}"
+        self.address = nodes.address
+        self.db = 0
+        self.has_password = nodes.has_password
+
+    def __repr__(self) -> str:
+        return f"<ClusterBucket {{{self.tag}}} slot {self.slot}>"
+
+    # The redirect loop's CPU-only half ---------------------------------------
+
+    def _sort(
+        self, pending: list[int], replies: list[Any], results: list[Any]
+    ) -> tuple[list[int], Address | None, bool]:
+        """File *replies* to *pending* into *results*; return what to run again, where, and
+        whether to wait first (``TRYAGAIN``)."""
+        again: list[int] = []
+        ask: Address | None = None
+        wait = False
+        for index, reply in zip(pending, replies, strict=True):
+            if isinstance(reply, MovedError):
+                self._nodes.moved(self.slot, _redirect_to(reply))
+                again.append(index)
+            elif isinstance(reply, AskError):
+                ask = _redirect_to(reply)
+                again.append(index)
+            elif isinstance(reply, TryAgainError):
+                wait = True
+                again.append(index)
+            elif isinstance(reply, ClusterDownError):
+                self._nodes.lost()
+                results[index] = RedisConnectionError(f"The Redis Cluster is down: {reply}")
+            else:
+                results[index] = reply
+        return again, ask, wait
+
+    @staticmethod
+    def _asking(commands: list[Command]) -> list[Command]:
+        return [part for command in commands for part in (("ASKING",), command)]
+
+    def _untagged(self, commands: Sequence[Command], results: list[Any]) -> list[Any]:
+        return [untag_reply(self.tag, c, r) for c, r in zip(commands, results, strict=True)]
+
+    def _too_many(self) -> RedisConnectionError:
+        self._nodes.lost()
+        return RedisConnectionError(
+            f"Redis Cluster slot {self.slot} kept moving ({self.max_redirects} redirections)"
+        )
+
+    # Sync ----------------------------------------------------------------
+
+    def run(self, commands: Sequence[Command], retry: int | None = None) -> list[Any]:
+        tagged = [tag_command(self.tag, command) for command in commands]
+        results: list[Any] = [None] * len(tagged)
+        pending = list(range(len(tagged)))
+        ask: Address | None = None
+        for _ in range(self.max_redirects + 1):
+            batch = [tagged[index] for index in pending]
+            try:
+                if ask is None:
+                    replies = self._nodes.owner(self.slot).run(batch, retry)
+                else:
+                    replies = self._nodes.node(ask).run(self._asking(batch))[1::2]
+            except _LOST:
+                self._nodes.lost()
+                raise
+            retry = None
+            pending, ask, wait = self._sort(pending, replies, results)
+            if not pending:
+                return self._untagged(commands, results)
+            if wait:
+                time.sleep(self.try_again_delay)
+        raise self._too_many()
+
+    def eval(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        (result,) = self.run([("EVALSHA", script.sha, len(keys), *keys, *args)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def scan(self, pattern: str, count: int = 1000) -> Iterator[bytes]:
+        """Yield this bucket's keys matching *pattern* (untagged), from its slot's master."""
+        node = self._nodes.owner(self.slot)
+        for key in node.scan("{" + self.tag + "}" + pattern, count):
+            yield untag(self.tag, key)
+
+    def database_count(self, timeout: float) -> int:
+        """Return 1: a Redis Cluster has database 0 only."""
+        return 1
+
+    def close(self) -> None:
+        self._nodes.close()
+
+    # Async ---------------------------------------------------------------
+
+    async def _aredirected(self, name: str, commands: Sequence[Command]) -> list[Any]:
+        """Run *commands* on kept connection *name* of the owner, following redirections."""
+        tagged = [tag_command(self.tag, command) for command in commands]
+        results: list[Any] = [None] * len(tagged)
+        pending = list(range(len(tagged)))
+        ask: Address | None = None
+        for _ in range(self.max_redirects + 1):
+            batch = [tagged[index] for index in pending]
+            try:
+                if ask is None:
+                    node = await self._nodes.aowner(self.slot)
+                    replies = await node.aexchange(name, batch)
+                else:
+                    node = self._nodes.node(ask)
+                    replies = (await node.aexchange(name, self._asking(batch)))[1::2]
+            except _LOST:
+                self._nodes.lost()
+                raise
+            pending, ask, wait = self._sort(pending, replies, results)
+            if not pending:
+                return self._untagged(commands, results)
+            if wait:
+                await asyncio.sleep(self.try_again_delay)
+        raise self._too_many()
+
+    async def acall(self, command: Command) -> Any:
+        """Run one command, batched with the other calls to its node; follow redirections."""
+        node = await self._nodes.aowner(self.slot)
+        try:
+            reply = await node.acall(tag_command(self.tag, command))
+        except (AskError, TryAgainError, ClusterDownError):
+            # The rare path: run it again on a kept connection, where redirections are followed.
+            (reply,) = await self._aredirected("redirected", [command])
+            if isinstance(reply, Exception):
+                raise reply from None
+            return reply
+        except _LOST:
+            self._nodes.lost()
+            raise
+        return untag_reply(self.tag, command, reply)
+
+    async def aeval(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        return await self.acall(("EVALSHA", script.sha, len(keys), *keys, *args))
+
+    async def aexchange(self, name: str, commands: Sequence[Command]) -> list[Any]:
+        return await self._aredirected(name, commands)
+
+    async def ablpop_unblockable(
+        self, keys: Sequence[str], wait: float, client_ids: dict[Shard, int]
+    ) -> Any:
+        command = tag_command(self.tag, ("BLPOP", *keys, wait))
+        for _ in range(self.max_redirects + 1):
+            node = await self._nodes.aowner(self.slot)
+            try:
+                popped = await node.ablpop_unblockable(
+                    command[1:-1], wait, _IdsOf(client_ids, self)
+                )
+            except MovedError as exc:
+                self._nodes.moved(self.slot, _redirect_to(exc))
+                continue
+            except ClusterDownError as exc:
+                self._nodes.lost()
+                raise RedisConnectionError(f"The Redis Cluster is down: {exc}") from exc
+            except _LOST:
+                self._nodes.lost()
+                raise
+            return untag_reply(self.tag, command, popped)
+        raise self._too_many()
+
+    async def aclose(self, loop: asyncio.AbstractEventLoop) -> None:
+        await self._nodes.aclose(loop)
+
+
+def cluster_buckets(
+    hosts: Sequence[Any], connection_kwargs: dict[str, Any], count: int
+) -> list[ClusterBucket]:
+    """Return the *count* buckets of a layer on the cluster whose seed nodes are *hosts*.
+
+    The hosts are only where to start: any nodes of the cluster, in any
+    order (every process may list different ones). Their URLs' password,
+    user and TLS settings apply to every node; the database must be 0.
+    """
+    seeds: list[Address] = []
+    kwargs = dict(connection_kwargs)
+    for host in hosts:
+        if isinstance(host, str) and host.startswith(("redis://", "rediss://")):
+            settings = _parse_url(host)
+            if int(settings.get("db") or 0) != 0:
+                where = host.split("@")[-1]
+                raise ValueError(f"A Redis Cluster has database 0 only: drop the db from {where!r}")
+            seeds.append((settings.get("host") or "localhost", int(settings.get("port") or 6379)))
+            for option, value in settings.items():
+                if option not in _SERVER_SETTINGS:
+                    kwargs.setdefault(option, value)
+        elif isinstance(host, Sequence) and not isinstance(host, str) and len(host) == 2:
+            seeds.append((str(host[0]), int(host[1])))
+        else:
+            raise ValueError(
+                f"Each node of a Redis Cluster must be a URL such as 'redis://10.0.0.1:6379' or a "
+                f"(host, port) pair, not {host!r}"
+            )
+    nodes = ClusterNodes(seeds, kwargs)
+    return [ClusterBucket(tag, nodes) for tag in bucket_tags(count)]
