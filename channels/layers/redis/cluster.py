@@ -39,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
+from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -54,6 +54,30 @@ Address = tuple[str, int]
 _LOST = (RedisConnectionError, RedisTimeoutError, OSError)
 #: Settings of a host URL that name one server, not how to talk to every node.
 _SERVER_SETTINGS = ("host", "port", "db", "path")
+
+
+#: The cluster's own error replies, by their first word.
+_CLUSTER_REPLIES: dict[str, type[ResponseError]] = {
+    "MOVED": MovedError,
+    "ASK": AskError,
+    "TRYAGAIN": TryAgainError,
+    "CLUSTERDOWN": ClusterDownError,
+}
+
+
+def _as_cluster_error(reply: Any) -> Any:
+    """Return *reply* as redis-py's cluster exception when it came as a plain ``ResponseError``.
+
+    redis-py 5 gives ``MOVED``, ``ASK``, ``TRYAGAIN`` and ``CLUSTERDOWN``
+    their classes only in its cluster client's parser; our connections use
+    the plain one, so there they arrive as ``ResponseError("ASK 12 h:p")``.
+    """
+    if type(reply) is ResponseError:
+        code, _, rest = str(reply).partition(" ")
+        kind = _CLUSTER_REPLIES.get(code)
+        if kind is not None:
+            return kind(rest)
+    return reply
 
 
 def _redirect_to(exc: AskError) -> Address:
@@ -235,7 +259,8 @@ class ClusterBucket(Shard):
         again: list[int] = []
         ask: Address | None = None
         wait = False
-        for index, reply in zip(pending, replies, strict=True):
+        for index, raw in zip(pending, replies, strict=True):
+            reply = _as_cluster_error(raw)
             if isinstance(reply, MovedError):
                 self._nodes.moved(self.slot, _redirect_to(reply))
                 again.append(index)
@@ -340,7 +365,10 @@ class ClusterBucket(Shard):
         """Run one command, batched with the other calls to its node; follow redirections."""
         node = await self._nodes.aowner(self.slot)
         try:
-            reply = await node.acall(tag_command(self.tag, command))
+            try:
+                reply = await node.acall(tag_command(self.tag, command))
+            except ResponseError as exc:
+                raise _as_cluster_error(exc) from None
         except (AskError, TryAgainError, ClusterDownError):
             # The rare path: run it again on a kept connection, where redirections are followed.
             (reply,) = await self._aredirected("redirected", [command])
@@ -365,9 +393,12 @@ class ClusterBucket(Shard):
         for _ in range(self.max_redirects + 1):
             node = await self._nodes.aowner(self.slot)
             try:
-                popped = await node.ablpop_unblockable(
-                    command[1:-1], wait, _IdsOf(client_ids, self)
-                )
+                try:
+                    popped = await node.ablpop_unblockable(
+                        command[1:-1], wait, _IdsOf(client_ids, self)
+                    )
+                except ResponseError as exc:
+                    raise _as_cluster_error(exc) from None
             except MovedError as exc:
                 self._nodes.moved(self.slot, _redirect_to(exc))
                 continue
