@@ -29,8 +29,11 @@ API
     prefixed with ``ip netns exec``); ``.run(args, env, name=...)`` a
     :class:`~tests.processes.ManagedProcess` in the host, stopped with the
     network; ``.start_redis(*flags, port=6379, ready=...)`` a redis-server
-    bound to the host's address only (``.url``); ``.start_daphne(app, env,
-    *flags)`` and ``.start_runworker(env, *flags)`` as in
+    bound to the host's address only (``.url``); ``.start_sentinel(lines,
+    port=26379)`` a Sentinel with those configuration lines; ``.call("module:
+    function", *args)`` runs a function in the host and returns its JSON result
+    (what must talk to the hosts' Redis: the test process cannot reach it);
+    ``.start_daphne(app, env, *flags)`` and ``.start_runworker(env, *flags)`` as in
     :mod:`tests.processes`, bound to the host's address; ``.sockets()`` its TCP
     sockets now (``ss``), to assert where traffic goes; ``.disconnect()`` /
     ``.reconnect()`` pull and replug its cable (the hub side of its veth), a
@@ -38,16 +41,14 @@ API
 
 Extending it
 ------------
-A Sentinel set: ``Network("redis", "daphne", ...)`` then
-``redis.start_redis(port=6379)``, ``redis.start_redis("--replicaof",
-redis.address, "6379", port=6380)``, and three sentinels with
-``redis.run([find_redis_server(), conf_path, "--sentinel"], env,
-name="sentinel-1")`` after writing each one's config (``sentinel monitor ...
-<redis.address>``, ``bind <redis.address>``); or spread them over hosts
-``"sentinel1"``... A cluster: three hosts (or three ports on one) started with
-``start_redis("--cluster-enabled", "yes", "--cluster-config-file", path)``,
-then ``host.run(["redis-cli", "--cluster", "create", ..., "--cluster-yes"],
-env)`` and ``wait_for`` its output. Kill a master with
+tests/test_multihost_failover.py builds both production topologies this way.
+A Sentinel set: ``Network("redisa", "redisb", "sentinel1", ...)``, then
+``redisa.start_redis()``, ``redisb.start_redis("--replicaof", master.address,
+"6379")`` and ``sentinel1.start_sentinel(["sentinel monitor mymaster
+<address> 6379 2", ...])`` on each Sentinel host. A cluster: six hosts
+started with ``start_redis("--cluster-enabled", "yes", "--cluster-config-file",
+"nodes.conf")``, assembled by a function run with ``.call`` (``CLUSTER
+ADDSLOTS``, ``MEET``, ``REPLICATE``). Kill a master with
 ``process.signal(signal.SIGKILL)``; cut one off with ``disconnect()``.
 
 Why the bridge lives in a namespace of its own, not in the root one: nothing
@@ -78,7 +79,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -113,6 +114,14 @@ REDIS_READY = "Ready to accept connections"
 IP_TIMEOUT = 10.0
 #: Seconds teardown waits for killed processes to leave a namespace.
 KILL_TIMEOUT = 5.0
+#: What :meth:`Host.call` runs: a function named ``module:function``, its JSON result marked.
+_RESULT = "netns-call-result "
+_CALL = (
+    "import importlib, json, sys\n"
+    "module, _, name = sys.argv[1].partition(':')\n"
+    "result = getattr(importlib.import_module(module), name)(*json.loads(sys.argv[2]))\n"
+    f"print({_RESULT!r} + json.dumps(result), flush=True)\n"
+)
 
 
 class NetworkError(RuntimeError):
@@ -283,6 +292,61 @@ class Host:
         self.network.track(redis)
         redis.wait_for(ready, timeout)
         return redis
+
+    def start_sentinel(
+        self, monitors: Sequence[str], port: int = 26379, timeout: float = 10
+    ) -> RedisProcess:
+        """Start a Redis Sentinel bound to this host's address; return it once it watches.
+
+        *monitors* are configuration lines (``sentinel monitor NAME HOST PORT
+        QUORUM``, ``sentinel down-after-milliseconds NAME MS``...): Sentinel
+        rewrites its file as it learns, so each one gets its own, in a fresh
+        directory under the network's. Ready once it logs its first
+        ``+monitor``.
+        """
+        from tests.redis_server import find_redis_server
+
+        directory = self.network.directory / f"sentinel-{self.name}-{port}"
+        directory.mkdir(parents=True, exist_ok=True)
+        config = directory / "sentinel.conf"
+        lines = [f"port {port}", f"bind {self.address}", f"dir {directory}",
+                 "protected-mode no", *monitors]  # fmt: skip
+        config.write_text("\n".join(lines) + "\n")
+        args = [find_redis_server(), str(config), "--sentinel", "--loglevel", "notice"]
+        sentinel = RedisProcess(
+            self.command(args), os.environ, ROOT, f"sentinel-{self.name}:{port}"
+        )
+        sentinel.address, sentinel.port = self.address, port
+        self.network.track(sentinel)
+        sentinel.wait_for(r"\+monitor master", timeout)
+        return sentinel
+
+    def call(
+        self, function: str, *args: Any, env: Mapping[str, str] | None = None, timeout: float = 30
+    ) -> Any:
+        """Run ``module:function(*args)`` with Python in this host; return what it returned.
+
+        For what must happen on the hosts' network, which the test process
+        cannot reach (it stays in the root namespace): ask a Redis in a host
+        who its master is, assemble a cluster. *args* and the result travel as
+        JSON. A failure raises :class:`NetworkError` with the output.
+        """
+        process = self.run(
+            [sys.executable, "-c", _CALL, function, json.dumps(args)],
+            env if env is not None else {**os.environ, "PYTHONPATH": str(ROOT)},
+            name=f"{function}@{self.name}",
+        )
+        try:
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.stop()
+            raise NetworkError(
+                f"{function} in {self.name} took over {timeout:g} s; output:\n{process.tail()}"
+            ) from None
+        lines = "".join(process.output).splitlines()
+        if code != 0 or not lines or not lines[-1].startswith(_RESULT):
+            raise NetworkError(f"{function} in {self.name} failed ({code}):\n{process.tail()}")
+        return json.loads(lines[-1][len(_RESULT) :])
 
     def start_daphne(
         self, application: str, env: Mapping[str, str], *flags: str, name: str = "daphne"

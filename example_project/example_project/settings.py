@@ -5,6 +5,15 @@ Everything has a development default; the environment changes it:
 * ``REDIS_URL`` (e.g. ``redis://localhost:6379/0``): use the Redis channel
   layer, so daphne and ``manage.py runworker`` processes can share the work.
   Without it the layer is in memory, which is all ``runserver`` needs.
+* ``REDIS_SENTINELS`` (comma-separated ``host:port``, e.g.
+  ``10.0.0.5:26379,10.0.0.6:26379``): the Redis layer on the master(s) those
+  Sentinels watch, found again by every process after a failover;
+  ``REDIS_SENTINEL_SERVICES`` (comma-separated master names) picks which,
+  every master they monitor if unset.
+* ``REDIS_CLUSTER`` (comma-separated node URLs, e.g.
+  ``redis://10.0.0.7:6379,redis://10.0.0.8:6379``): the Redis layer on a
+  Redis Cluster; any of its nodes will do as a starting point.
+  Either takes precedence over ``REDIS_URL``.
 * ``DATABASE_PATH``: the SQLite file (default ``db.sqlite3`` next to manage.py).
 * ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (``1``/``0``), ``DJANGO_ALLOWED_HOSTS``
   (comma-separated).
@@ -96,9 +105,42 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "room-list"
 LOGOUT_REDIRECT_URL = "login"
 
-# The channel layer: Redis when REDIS_URL is set, in memory otherwise.
+
+def _listed(variable: str) -> list[str]:
+    """The comma-separated items of environment *variable* (none if it is unset)."""
+    return [item.strip() for item in os.environ.get(variable, "").split(",") if item.strip()]
+
+
+def _sentinel(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"REDIS_SENTINELS: write each Sentinel as host:port, not {address!r}")
+    return host, int(port)
+
+
+# The channel layer: Redis (through Sentinel, on a cluster, or one server) when
+# the environment names it, in memory otherwise.
 CHANNEL_ROUTING = "chat.routing.channel_routing"
-if os.environ.get("REDIS_URL"):
+if _listed("REDIS_SENTINELS"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.redis.RedisSentinelChannelLayer",
+            "CONFIG": {
+                "hosts": [_sentinel(address) for address in _listed("REDIS_SENTINELS")],
+                "services": _listed("REDIS_SENTINEL_SERVICES"),
+            },
+            "ROUTING": CHANNEL_ROUTING,
+        },
+    }
+elif _listed("REDIS_CLUSTER"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.redis.RedisChannelLayer",
+            "CONFIG": {"hosts": _listed("REDIS_CLUSTER"), "cluster": True},
+            "ROUTING": CHANNEL_ROUTING,
+        },
+    }
+elif os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.redis.RedisChannelLayer",
