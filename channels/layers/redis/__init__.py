@@ -10,8 +10,8 @@ them), :mod:`.entries` (the stored entry format and the read-ahead buffer),
 errors as ours), :mod:`.hashring` (sharding), :mod:`.transports` (which
 transport each host gets), :mod:`.sentinel` (masters
 found through Sentinel, across failovers), and for a Redis Cluster
-:mod:`.slots` (hash-tagged keys, CPU only) and :mod:`.cluster` (slot routing,
-redirections, failover).
+:mod:`.slots` (hash-tagged keys, CPU only), :mod:`.slotmap` (which master
+owns each slot) and :mod:`.cluster` (routing, redirections, failover).
 """
 
 from .layer import RedisChannelLayer

@@ -3,7 +3,7 @@
 With ``"cluster": True`` the layer's shards are not servers but the buckets
 of :mod:`.slots`: one :class:`ClusterBucket` each, every key it sends tagged
 with its bucket's hash slot. The buckets of a layer share one
-:class:`ClusterNodes`, which knows (from ``CLUSTER SLOTS``) which master owns
+:class:`~.slotmap.ClusterNodes`, which knows (from ``CLUSTER SLOTS``) which master owns
 each slot and keeps one plain :class:`~.shard.Shard` per master. So a
 cluster node gets exactly the exchanges a plain server gets (one write per
 batch, kept connections, scripts reloaded on ``NOSCRIPT``, batched async
@@ -33,184 +33,20 @@ resent after a lost connection: a send might then be delivered twice.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import redis
 from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ...exceptions import ChannelLayerConfigurationError
 from .scripts import Command, Script
 from .shard import Shard, _parse_url
-from .slots import SLOTS, bucket_tags, slot_of, tag_command, untag, untag_reply
+from .slotmap import LOST, REDIRECTS, Address, ClusterNodes, as_cluster_error, redirect_to
+from .slots import bucket_tags, slot_of, tag_command, untag, untag_reply
 
-#: (host, port) of a cluster node.
-Address = tuple[str, int]
-
-_LOST = (RedisConnectionError, RedisTimeoutError, OSError)
 #: Settings of a host URL that name one server, not how to talk to every node.
 _SERVER_SETTINGS = ("host", "port", "db", "path")
-
-
-#: The cluster's own error replies, by their first word.
-_CLUSTER_REPLIES: dict[str, type[ResponseError]] = {
-    "MOVED": MovedError,
-    "ASK": AskError,
-    "TRYAGAIN": TryAgainError,
-    "CLUSTERDOWN": ClusterDownError,
-}
-
-
-def _as_cluster_error(reply: Any) -> Any:
-    """Return *reply* as redis-py's cluster exception when it came as a plain ``ResponseError``.
-
-    redis-py 5 gives ``MOVED``, ``ASK``, ``TRYAGAIN`` and ``CLUSTERDOWN``
-    their classes only in its cluster client's parser; our connections use
-    the plain one, so there they arrive as ``ResponseError("ASK 12 h:p")``.
-    """
-    if type(reply) is ResponseError:
-        code, _, rest = str(reply).partition(" ")
-        kind = _CLUSTER_REPLIES.get(code)
-        if kind is not None:
-            return kind(rest)
-    return reply
-
-
-def _redirect_to(exc: AskError) -> Address:
-    """Return the node an ``ASK``/``MOVED`` reply names (its text is ``<slot> <host>:<port>``)."""
-    host, _, port = str(exc).split(" ")[-1].rpartition(":")
-    return host, int(port)
-
-
-class ClusterNodes:
-    """Which master owns each slot of one cluster, and a :class:`Shard` for each master.
-
-    The map is read with ``CLUSTER SLOTS`` from any node that answers (the
-    masters seen last, then the seed hosts), on first use and again after a
-    lost connection or a ``CLUSTERDOWN``, at most once per
-    :attr:`refresh_interval`; ``MOVED`` replies correct it slot by slot.
-    """
-
-    #: Least seconds between two ``CLUSTER SLOTS`` reads (many calls fail at once in an outage).
-    refresh_interval = 0.1
-
-    def __init__(self, seeds: Sequence[Address], connection_kwargs: dict[str, Any]) -> None:
-        self.seeds = list(seeds)
-        self._kwargs = connection_kwargs
-        self._owners: list[Address | None] = [None] * SLOTS
-        self._nodes: dict[Address, Shard] = {}
-        self._lock = threading.Lock()
-        self._stale = True
-        self._refreshed = float("-inf")
-        self.has_password = bool(connection_kwargs.get("password"))
-        #: The seeds, for messages: never a password.
-        self.address = ", ".join(f"{host}:{port}" for host, port in self.seeds)
-
-    def node(self, address: Address) -> Shard:
-        """Return the shard of the node at *address*, made on first use."""
-        shard = self._nodes.get(address)
-        if shard is None:
-            with self._lock:
-                shard = self._nodes.get(address)
-                if shard is None:
-                    shard = self._nodes[address] = Shard(address, self._kwargs)
-        return shard
-
-    def owner(self, slot: int) -> Shard:
-        """Return the shard of the master owning *slot*, reading the map first if stale."""
-        if self._stale or self._owners[slot] is None:
-            self.refresh()
-        address = self._owners[slot]
-        if address is None:
-            raise RedisConnectionError(
-                f"No master of the Redis Cluster at {self.address} owns slot {slot}"
-            )
-        return self.node(address)
-
-    async def aowner(self, slot: int) -> Shard:
-        """Async twin of :meth:`owner`; the map is read in a thread, never on the loop."""
-        if self._stale or self._owners[slot] is None:
-            await asyncio.to_thread(self.refresh)
-        return self.owner(slot)
-
-    def moved(self, slot: int, address: Address) -> None:
-        """Note that *slot* is now served by *address* (a ``MOVED`` reply)."""
-        self._owners[slot] = address
-        self._stale = True  # other slots probably moved too
-
-    def lost(self) -> None:
-        """Note that a node could not be reached: read the map again before the next call."""
-        self._stale = True
-
-    def refresh(self) -> None:
-        """Read the slot map from the first node that answers; raise if none does."""
-        with self._lock:
-            if not self._stale and any(self._owners):
-                return
-            now = time.monotonic()
-            if now - self._refreshed < self.refresh_interval and any(self._owners):
-                return
-            self._refreshed = now
-            candidates = list(dict.fromkeys([*self._masters(), *self.seeds]))
-            error: Exception | None = None
-            for address in candidates:
-                try:
-                    ranges = self._ask(address)
-                except _LOST as exc:
-                    error = exc
-                    continue
-                owners: list[Address | None] = [None] * SLOTS
-                for start, end, node in ranges:
-                    owners[start : end + 1] = [node] * (end - start + 1)
-                self._owners = owners
-                self._stale = False
-                return
-            tried = ", ".join(map(_label, candidates))
-            raise RedisConnectionError(
-                f"No node of the Redis Cluster answered (tried {tried}): {error}"
-            )
-
-    def _masters(self) -> list[Address]:
-        return [address for address in dict.fromkeys(self._owners) if address is not None]
-
-    def _ask(self, address: Address) -> list[tuple[int, int, Address]]:
-        timeout = self._kwargs.get("socket_connect_timeout") or 5
-        kwargs = {k: v for k, v in self._kwargs.items() if k not in ("max_connections", "timeout")}
-        kwargs.update(socket_timeout=timeout, socket_connect_timeout=timeout)
-        client = redis.Redis(host=address[0], port=address[1], **kwargs)
-        try:
-            # Unparsed, as in redis-py 5 to 8 (redis-py leaves execute_command unannotated).
-            reply: Any = client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
-        except redis.ResponseError as exc:
-            if "cluster support disabled" in str(exc):
-                raise ChannelLayerConfigurationError(
-                    f"Redis at {_label(address)} is not a cluster node, yet CONFIG['cluster'] is "
-                    "True: list nodes of a Redis Cluster in CONFIG['hosts'], or drop 'cluster'"
-                ) from exc
-            raise
-        finally:
-            client.close()
-        ranges = []
-        for start, end, master, *_replicas in reply:
-            host = master[0].decode() if isinstance(master[0], bytes) else master[0]
-            ranges.append((int(start), int(end), (host or address[0], int(master[1]))))
-        return ranges
-
-    def close(self) -> None:
-        for shard in list(self._nodes.values()):
-            shard.close()
-
-    async def aclose(self, loop: asyncio.AbstractEventLoop) -> None:
-        for shard in list(self._nodes.values()):
-            await shard.aclose(loop)
-
-
-def _label(address: Address) -> str:
-    return f"{address[0]}:{address[1]}"
 
 
 class _IdsOf(dict):  # type: ignore[type-arg]  # only __setitem__ is used
@@ -260,12 +96,12 @@ class ClusterBucket(Shard):
         ask: Address | None = None
         wait = False
         for index, raw in zip(pending, replies, strict=True):
-            reply = _as_cluster_error(raw)
+            reply = as_cluster_error(raw)
             if isinstance(reply, MovedError):
-                self._nodes.moved(self.slot, _redirect_to(reply))
+                self._nodes.moved(self.slot, redirect_to(reply))
                 again.append(index)
             elif isinstance(reply, AskError):
-                ask = _redirect_to(reply)
+                ask = redirect_to(reply)
                 again.append(index)
             elif isinstance(reply, TryAgainError):
                 wait = True
@@ -304,7 +140,7 @@ class ClusterBucket(Shard):
                     replies = self._nodes.owner(self.slot).run(batch, retry)
                 else:
                     replies = self._nodes.node(ask).run(self._asking(batch))[1::2]
-            except _LOST:
+            except LOST:
                 self._nodes.lost()
                 raise
             retry = None
@@ -351,7 +187,7 @@ class ClusterBucket(Shard):
                 else:
                     node = self._nodes.node(ask)
                     replies = (await node.aexchange(name, self._asking(batch)))[1::2]
-            except _LOST:
+            except LOST:
                 self._nodes.lost()
                 raise
             pending, ask, wait = self._sort(pending, replies, results)
@@ -368,14 +204,14 @@ class ClusterBucket(Shard):
             try:
                 reply = await node.acall(tag_command(self.tag, command))
             except ResponseError as exc:
-                raise _as_cluster_error(exc) from None
+                raise as_cluster_error(exc) from None
         except (AskError, TryAgainError, ClusterDownError):
             # The rare path: run it again on a kept connection, where redirections are followed.
             (reply,) = await self._aredirected("redirected", [command])
             if isinstance(reply, Exception):
                 raise reply from None
             return reply
-        except _LOST:
+        except LOST:
             self._nodes.lost()
             raise
         return untag_reply(self.tag, command, reply)
@@ -398,14 +234,14 @@ class ClusterBucket(Shard):
                         command[1:-1], wait, _IdsOf(client_ids, self)
                     )
                 except ResponseError as exc:
-                    raise _as_cluster_error(exc) from None
+                    raise as_cluster_error(exc) from None
             except MovedError as exc:
-                self._nodes.moved(self.slot, _redirect_to(exc))
+                self._nodes.moved(self.slot, redirect_to(exc))
                 continue
             except ClusterDownError as exc:
                 self._nodes.lost()
                 raise RedisConnectionError(f"The Redis Cluster is down: {exc}") from exc
-            except _LOST:
+            except LOST:
                 self._nodes.lost()
                 raise
             return untag_reply(self.tag, command, popped)
@@ -413,6 +249,34 @@ class ClusterBucket(Shard):
 
     async def aclose(self, loop: asyncio.AbstractEventLoop) -> None:
         await self._nodes.aclose(loop)
+
+
+def run_together(calls: Sequence[tuple[ClusterBucket, Command]]) -> list[Any]:
+    """Run each command on its bucket, the commands of one master in one write; return replies.
+
+    A sync group send pushes to many buckets, a few of them on each master:
+    so it costs one round trip per master, not one per bucket. Error
+    replies are values; a command redirected meanwhile (``MOVED``, ``ASK``,
+    ``TRYAGAIN``, ``CLUSTERDOWN``) is run again on its own bucket, which
+    follows the redirection.
+    """
+    by_node: dict[Shard, list[int]] = {}
+    for index, (bucket, _command) in enumerate(calls):
+        by_node.setdefault(bucket._nodes.owner(bucket.slot), []).append(index)
+    results: list[Any] = [None] * len(calls)
+    for node, indexes in by_node.items():
+        batch = [tag_command(calls[i][0].tag, calls[i][1]) for i in indexes]
+        try:
+            replies = node.run(batch)
+        except LOST:
+            calls[indexes[0]][0]._nodes.lost()
+            raise
+        for index, reply in zip(indexes, replies, strict=True):
+            bucket, command = calls[index]
+            if isinstance(as_cluster_error(reply), REDIRECTS):
+                (reply,) = bucket.run([command])
+            results[index] = untag_reply(bucket.tag, command, reply)
+    return results
 
 
 def cluster_buckets(

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from . import scripts
+from .cluster import ClusterBucket, run_together
 from .entries import now_ms
 from .errors import TranslateErrors
 from .router import KeyRouter
@@ -63,12 +65,31 @@ class GroupFanOut:
                 shard.eval(scripts.GROUP_SEND, *one_call)
                 return
             members = shard.eval(scripts.MEMBERS, [key], router.members_cutoff())
-            dead: list[str] = []
-            for index, targets in router.group_targets([m.decode() for m in members]).items():
-                keys, args, owners = router.push_args(targets, data, group=True)
-                dead += dead_members(self._shards[index].eval(scripts.PUSH, keys, args), owners)
+            plan = router.group_targets([m.decode() for m in members]).items()
+            calls = [router.push_args(targets, data, group=True) for _, targets in plan]
+            statuses = self._push_all(
+                [self._shards[index] for index, _ in plan], [(k, a) for k, a, _ in calls]
+            )
+            dead = [
+                name
+                for status, (_, _, owners) in zip(statuses, calls, strict=True)
+                for name in dead_members(status, owners)
+            ]
             if dead:
                 shard.execute(("ZREM", key, *dead))
+
+    @staticmethod
+    def _push_all(shards: list[Shard], pushes: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run one PUSH per shard; on a cluster, the PUSHes to one master in one write."""
+        if shards and isinstance(shards[0], ClusterBucket):
+            commands = [("EVALSHA", scripts.PUSH.sha, len(k), *k, *a) for k, a in pushes]
+            replies = run_together(list(zip(shards, commands, strict=True)))  # type: ignore[arg-type]  # isinstance checked the first; a layer's shards are all of one kind
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies
+        pairs = zip(shards, pushes, strict=True)
+        return [shard.eval(scripts.PUSH, keys, args) for shard, (keys, args) in pairs]
 
     async def apush(self, key: str, shard: Shard, data: bytes) -> None:
         """Async twin of :meth:`push`: the pushes to several servers run together."""
