@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from ...exceptions import ChannelLayerConfigurationError
 from .shard import Shard
@@ -158,6 +160,9 @@ class ClusterNodes:
         timeout = self._kwargs.get("socket_connect_timeout") or 5
         kwargs = {k: v for k, v in self._kwargs.items() if k not in ("max_connections", "timeout")}
         kwargs.update(socket_timeout=timeout, socket_connect_timeout=timeout)
+        # No retries: a dead node is skipped for the next candidate at once, not after
+        # redis-py's backoff (which held every call of a failover for seconds more).
+        kwargs["retry"] = Retry(NoBackoff(), 0)
         client = redis.Redis(host=address[0], port=address[1], **kwargs)
         try:
             # Unparsed, as in redis-py 5 to 8 (redis-py leaves execute_command unannotated).
