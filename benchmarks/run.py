@@ -15,7 +15,10 @@ Scenarios (``--only`` takes these names, repeatable):
   and fan-out to 200 sockets in a group (``benchmarks.websocket``), against
   Channels 4 and Channels 1.1.8;
 * ``idle``: memory per idle WebSocket connection with 2000 sockets open (RSS of
-  daphne, the runworkers and Redis, before and after), against Channels 4 and 1.1.8.
+  daphne, the runworkers and Redis, before and after), against Channels 4 and 1.1.8;
+* ``cluster``: fan-out to 1000 members on 10 interface-server prefixes and layer
+  round trips on a 3-master Redis Cluster it starts, against the one Redis
+  (``benchmarks.cluster``).
 
 One throwaway Redis serves everything; each deployment is started for its
 scenario and stopped after it. Prints one table (scenario x implementation,
@@ -36,11 +39,11 @@ from typing import Any
 
 import redis
 
-from benchmarks import _classic, _harness, _support, http, idle, layers, report, websocket
+from benchmarks import _classic, _harness, _support, cluster, http, idle, layers, report, websocket
 from benchmarks.report import Column, Row
 from benchmarks.targets import chart, target_lines, targets
 
-SCENARIOS = ("layers", "http", "websocket", "idle")
+SCENARIOS = ("layers", "http", "websocket", "idle", "cluster")
 C4 = "Channels 4"
 C1 = "Channels 1.1.8"
 
@@ -171,11 +174,19 @@ def run_idle(ctx: Context) -> dict[str, Any]:
     return {"results": idle.run(ctx.probe, stacks, ctx.durations.idle_sockets)}
 
 
+def run_cluster(ctx: Context) -> dict[str, Any]:
+    log("== cluster: fan-out to 1000 and round trips, 3-master Redis Cluster beside one Redis")
+    quick = ctx.durations == Durations.quick()
+    settings = cluster.Settings.quick() if quick else cluster.Settings(ctx.durations.layers)
+    return cluster.run_all(ctx.url, ctx.probe, settings)
+
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "layers": run_layers,
     "http": run_http,
     "websocket": run_websocket,
     "idle": run_idle,
+    "cluster": run_cluster,
 }
 
 
@@ -210,7 +221,12 @@ HTTP_NAME = "http hello world"
 IDLE_NAME = "idle ws memory"
 SCENARIO_ORDER = [*LAYER_NAMES.values(), HTTP_NAME, *WS_NAMES.values(), IDLE_NAME]
 #: The suite table's ratio columns: its name, and the impl of the reference row.
-SUITE_RATIOS = {"vs_c4": "anchor", "vs_c1": "classic", "vs_floor": "floor"}
+SUITE_RATIOS = {
+    "vs_c4": "anchor",
+    "vs_c1": "classic",
+    "vs_floor": "floor",
+    "vs_single": cluster.SINGLE,
+}
 
 
 def _layer_line(row: Row) -> Row:
@@ -256,6 +272,7 @@ def combine(parts: dict[str, dict[str, Any]]) -> list[Row]:
         _end_to_end_line(WS_NAMES[row.scenario], row) for row in _results(parts, "websocket")
     ]
     end_to_end += [_end_to_end_line(IDLE_NAME, row) for row in _results(parts, "idle")]
+    end_to_end += cluster.suite_lines(_results(parts, "cluster"))
     for name, reference in SUITE_RATIOS.items():
         report.add_ratios(end_to_end, name, lambda row, reference=reference: reference)
     order = {name: index for index, name in enumerate(SCENARIO_ORDER)}
@@ -286,6 +303,7 @@ COLUMNS = [
     report.ratio_column("vs C4", "vs_c4"),
     report.ratio_column("vs 1.1.8", "vs_c1"),
     report.ratio_column("vs floor", "vs_floor"),
+    report.ratio_column("vs 1 Redis", "vs_single"),
 ]
 
 
@@ -324,7 +342,7 @@ def run_scenarios(
 ) -> dict[str, dict[str, Any]]:
     """Run each chosen scenario; a scenario that raises is noted in *failures*."""
     parts: dict[str, dict[str, Any]] = {}
-    if any(name != "layers" for name in chosen):
+    if any(name not in ("layers", "cluster") for name in chosen):
         prepare_anchors(ctx)
     for name in chosen:
         begun = time.perf_counter()
@@ -367,7 +385,8 @@ def print_summary(
         "figure: higher is better unless marked; vs C4 / vs 1.1.8 / vs floor = figure / that"
         "\nimplementation's figure in the same scenario (for the layers, vs C4 is the matching"
         "\nChannels 4 layer and vs floor the sync redis-py loop); idle memory = RSS growth of"
-        "\ndaphne + runworkers + Redis per open socket."
+        "\ndaphne + runworkers + Redis per open socket; vs 1 Redis = a cluster row's figure /"
+        "\nthe single Redis's."
     )
 
 
