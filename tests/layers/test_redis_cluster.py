@@ -7,6 +7,7 @@ tests/layers/test_conformance.py); this file holds what only a cluster has.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -45,6 +46,16 @@ def bucket_of(layer: RedisChannelLayer, channel: str) -> ClusterBucket:
     bucket = layer._shards[index]
     assert isinstance(bucket, ClusterBucket)
     return bucket
+
+
+def owner_client(urls: list[str], slot: int) -> redis.Redis:
+    """Return a plain client of the master that owns *slot*, as the cluster says now."""
+    with redis.Redis.from_url(urls[0]) as client:
+        for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                host = master[0].decode() if isinstance(master[0], bytes) else master[0]
+                return redis.Redis(host=host, port=int(master[1]))
+    raise AssertionError(f"no master owns slot {slot}")
 
 
 def node_keys(url: str, pattern: str) -> list[bytes]:
@@ -122,6 +133,77 @@ def test_a_group_send_reaches_every_node_with_one_push_per_bucket(
         assert layer.receive([process]) == (member, {"to": "all"})
 
 
+KEYS = ["the cluster's secret key"]
+SECRET = "the password is swordfish"
+
+
+def test_an_encrypted_layer_on_a_cluster_delivers_once_and_refuses_a_replay(
+    redis_cluster_urls: list[str],
+    unique_prefix: str,
+    cluster_layers: list[RedisChannelLayer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Sealed entries work on a cluster: an entry pushed again on its master is not delivered
+    again, by any receiver, since its claim sits in the list's own slot."""
+    sender, worker_1, worker_2 = (
+        RedisChannelLayer(
+            hosts=redis_cluster_urls[:1],
+            prefix=unique_prefix,
+            cluster=True,
+            symmetric_encryption_keys=KEYS,
+        )
+        for _ in range(3)
+    )
+    cluster_layers += [sender, worker_1, worker_2]
+    sender.send("job.run", {"text": SECRET})
+    bucket = bucket_of(sender, "job.run")
+    mark = "{" + bucket.tag + "}" + unique_prefix
+    attacker = owner_client(redis_cluster_urls, bucket.slot)
+    try:
+        (captured,) = attacker.lrange(mark + "job.run", 0, -1)
+        assert SECRET.encode() not in captured
+        with caplog.at_level(logging.WARNING, logger="channels.layers.redis"):
+            assert worker_1.receive(["job.run"]) == ("job.run", {"text": SECRET})
+            assert attacker.keys(mark + "claimed:*")  # the claim is in the list's slot
+            attacker.rpush(mark + "job.run", captured, captured)
+            assert worker_1.receive(["job.run"]) == (None, None)
+            assert worker_2.receive(["job.run"], block=True, timeout=1) == (None, None)
+        assert attacker.llen(mark + "job.run") == 0
+    finally:
+        attacker.close()
+    assert "replayed" in caplog.text
+    assert SECRET not in caplog.text
+
+
+async def test_an_encrypted_group_send_reaches_members_on_every_master(
+    redis_cluster_urls: list[str], unique_prefix: str, cluster_layers: list[RedisChannelLayer]
+) -> None:
+    """One encrypted group send reaches processes whose lists sit on all three masters,
+    read by sync and async receives alike."""
+    layer = RedisChannelLayer(
+        hosts=redis_cluster_urls[:1],
+        prefix=unique_prefix,
+        cluster=True,
+        symmetric_encryption_keys=KEYS,
+    )
+    cluster_layers.append(layer)
+    members = [f"sealed{n}.proc!sock" for n in range(30)] + ["sealed.solo"]
+    for member in members:
+        await layer.agroup_add("sealed", member)
+    assert {bucket_of(layer, member).slot * 3 // SLOTS for member in members} == {0, 1, 2}
+    try:
+        await layer.asend_group("sealed", {"text": SECRET})
+        for index, member in enumerate(members):
+            process = member.partition("!")[0] + ("!" if "!" in member else "")
+            if index % 2:
+                received = await layer.areceive([process], block=True, timeout=1)
+            else:
+                received = layer.receive([process], block=True, timeout=1)
+            assert received == (member, {"text": SECRET})
+    finally:
+        await layer.aclose()
+
+
 def _migrate_keys(slot: int, source: RedisServer, target: RedisServer, ids: dict[int, str]) -> None:
     """Start migrating *slot* from *source* to *target*, and move every key it has."""
     with (
@@ -177,6 +259,81 @@ def test_sends_and_receives_follow_ask_and_moved_while_a_slot_migrates(
     assert layer.receive(["moving"]) == ("moving", {"n": 1})
     assert layer.receive(["moving"], block=True, timeout=1) == ("moving", {"n": 2})
     assert own_cluster.owner_of(slot) is target
+
+
+def other_bucket(layer: RedisChannelLayer, channel: str) -> str:
+    """Return a channel whose list is in another bucket than *channel*'s."""
+    slot = bucket_of(layer, channel).slot
+    return next(
+        name
+        for name in (f"elsewhere{n}" for n in range(1000))
+        if bucket_of(layer, name).slot != slot
+    )
+
+
+async def test_async_sends_and_receives_follow_ask_and_moved_while_a_slot_migrates(
+    own_cluster: RedisClusterServers, unique_prefix: str, cluster_layers: list[RedisChannelLayer]
+) -> None:
+    """``asend`` and every kind of ``areceive`` (no wait, a wait on one bucket, a wait over
+    several) follow MOVED after the hand-over; all but the last (see below) follow ASK to
+    the target mid-migration."""
+    # One layer per call to check, each with the map it read before the migration.
+    (sender, pop, wait_one, wait_many) = layers = [
+        cluster_layer(own_cluster.urls, unique_prefix, cluster_layers) for _ in range(4)
+    ]
+    elsewhere = other_bucket(sender, "moving")
+    try:
+        for layer in layers:
+            assert await layer.areceive([elsewhere]) == (None, None)  # reads the map
+        await sender.asend("moving", {"n": 0})
+        slot = bucket_of(sender, "moving").slot
+        source = own_cluster.owner_of(slot)
+        target = next(node for node in own_cluster.masters if node is not source)
+        ids = {node.port: own_cluster.node_id(node) for node in own_cluster.masters}
+
+        _migrate_keys(slot, source, target, ids)
+        target_url = f"redis://{target.host}:{target.port}"
+        asked = command_calls(target_url, "asking")
+        for n in (1, 2, 3):
+            await sender.asend("moving", {"n": n})  # ASK: the list is on the target already
+        assert await pop.areceive(["moving"]) == ("moving", {"n": 0})
+        assert await wait_one.areceive(["moving"], block=True, timeout=1) == ("moving", {"n": 1})
+        assert command_calls(target_url, "asking") > asked
+        assert await pop.areceive(["moving"]) == ("moving", {"n": 2})
+        assert await pop.areceive(["moving"]) == ("moving", {"n": 3})
+
+        _hand_over(slot, own_cluster.masters, target, ids)
+        # ASK left every layer's map naming the source: each call below meets MOVED first.
+        for n in (4, 5, 6):
+            await sender.asend("moving", {"n": n})
+        assert await pop.areceive(["moving"]) == ("moving", {"n": 4})
+        assert await wait_one.areceive(["moving"], block=True, timeout=1) == ("moving", {"n": 5})
+        received = await wait_many.areceive(["moving", elsewhere], block=True, timeout=1)
+        assert received == ("moving", {"n": 6})
+        assert own_cluster.owner_of(slot) is target
+    finally:
+        for layer in layers:
+            await layer.aclose()
+
+
+async def test_an_async_wait_over_several_buckets_follows_ask_while_a_slot_migrates(
+    own_cluster: RedisClusterServers, unique_prefix: str, cluster_layers: list[RedisChannelLayer]
+) -> None:
+    """A blocking ``areceive`` over channels of two buckets, one of whose slots is mid-migration,
+    gets the message from the migration's target."""
+    layer = cluster_layer(own_cluster.urls, unique_prefix, cluster_layers)
+    elsewhere = other_bucket(layer, "moving")
+    try:
+        await layer.asend("moving", {"n": 0})
+        slot = bucket_of(layer, "moving").slot
+        source = own_cluster.owner_of(slot)
+        target = next(node for node in own_cluster.masters if node is not source)
+        ids = {node.port: own_cluster.node_id(node) for node in own_cluster.masters}
+        _migrate_keys(slot, source, target, ids)
+        received = await layer.areceive(["moving", elsewhere], block=True, timeout=1)
+        assert received == ("moving", {"n": 0})
+    finally:
+        await layer.aclose()
 
 
 def test_a_masters_failover_is_survived_without_a_restart(unique_prefix: str) -> None:

@@ -40,7 +40,7 @@ from typing import Any
 from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from .scripts import Command, Script
+from .scripts import POP, Command, Script
 from .shard import Shard, _parse_url
 from .slotmap import LOST, REDIRECTS, Address, ClusterNodes, as_cluster_error, redirect_to
 from .slots import bucket_tags, slot_of, tag_command, untag, untag_reply
@@ -238,6 +238,14 @@ class ClusterBucket(Shard):
             except MovedError as exc:
                 self._nodes.moved(self.slot, redirect_to(exc))
                 continue
+            except (AskError, TryAgainError):
+                # The slot is migrating and these lists are (partly) on the target: take
+                # what is there now, following ASK; the caller's next receive waits again.
+                pop = ("EVALSHA", POP.sha, len(keys), *keys)
+                (popped,) = await self._aredirected("redirected", [pop])
+                if isinstance(popped, Exception):
+                    raise popped from None
+                return popped
             except ClusterDownError as exc:
                 self._nodes.lost()
                 raise RedisConnectionError(f"The Redis Cluster is down: {exc}") from exc
