@@ -73,3 +73,29 @@ else:
             ),
         },
     }
+
+if os.environ.get("CHANNELS_TEST_SENTINELS"):  # "host:port,...": a Sentinel-managed layer
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "asgi_redis.RedisSentinelChannelLayer",
+            "CONFIG": {
+                **_CONFIG,
+                "hosts": [
+                    (host, int(port))
+                    for host, port in (
+                        entry.rsplit(":", 1)
+                        for entry in os.environ["CHANNELS_TEST_SENTINELS"].split(",")
+                    )
+                ],
+                "services": [  # empty: every master the Sentinels monitor
+                    name
+                    for name in os.environ.get("CHANNELS_TEST_SENTINEL_SERVICES", "").split(",")
+                    if name
+                ],
+                "prefix": os.environ.get("CHANNELS_TEST_PREFIX", "asgi:"),
+            },
+            "ROUTING": os.environ.get(
+                "CHANNELS_TEST_ROUTING", "tests.project.routing.channel_routing"
+            ),
+        },
+    }
