@@ -37,7 +37,7 @@ CHUNKS = 320
 DATA_SIZE = CHUNK * CHUNKS
 #: CHANNELS_SEND_BUFFER_LIMIT of the slow-reader tests: 1 MiB.
 SEND_BUFFER_LIMIT = 1024 * 1024
-#: CHANNELS_RESPONSE_SPOOL_LIMIT of the tests whose clients never read: 2 MiB.
+#: CHANNELS_SEND_SPOOL_LIMIT of the tests whose clients never read: 2 MiB.
 SPOOL_LIMIT = 2 * 1024 * 1024
 #: How much daphne may grow while a client does not read DATA_SIZE: half of it, which
 #: leaves room for the allocator's noise on a busy machine and still fails if it is held.
@@ -67,6 +67,7 @@ def ws_receive(message: Any) -> None:
     if text == "flood":
         for _ in range(CHUNKS):
             _send(message.reply_channel, {"text": "x" * CHUNK})
+        _mark_streamed()
 
 
 def ws_disconnect(message: Any) -> None:
@@ -101,9 +102,14 @@ def http_request(message: Any) -> None:
             _send(reply, {"content": b"x" * CHUNK, "more_content": True})
     for index in range(CHUNKS):
         _send(reply, {"content": b"x" * CHUNK, "more_content": index < CHUNKS - 1})
+    _mark_streamed()
+
+
+def _mark_streamed() -> None:
+    """Say that everything was sent: it is all on its way to daphne."""
     client = redis.Redis.from_url(os.environ["CHANNELS_TEST_REDIS_URL"])
     try:
-        client.set(_streamed_key(), 1)  # the whole response is on its way to daphne
+        client.set(_streamed_key(), 1)
     finally:
         client.close()
 
@@ -305,7 +311,7 @@ def server(deployments: Any) -> Deployment:
         ROUTING,
         workers=1,
         CHANNELS_TEST_SEND_BUFFER_LIMIT=str(SEND_BUFFER_LIMIT),
-        CHANNELS_TEST_RESPONSE_SPOOL_LIMIT=str(SPOOL_LIMIT),
+        CHANNELS_TEST_SEND_SPOOL_LIMIT=str(SPOOL_LIMIT),
     )
     return server
 
@@ -358,6 +364,54 @@ def test_a_slow_http_client_gets_all_of_a_response_that_waits_on_disk_not_in_dap
     finally:
         connection.close()
         store.close()
+
+
+def test_a_slow_websocket_client_gets_every_frame_that_waits_on_disk_not_in_daphne(
+    deployments: Any, redis_url: str, unique_prefix: str
+) -> None:
+    """A socket that reads nothing until the worker is done still gets all 20 MiB of frames."""
+    server = deployments(
+        "daphne", ROUTING, workers=1, CHANNELS_TEST_SEND_BUFFER_LIMIT=str(SEND_BUFFER_LIMIT)
+    )
+    daphne = server.processes[0]
+    store = redis.Redis.from_url(redis_url)
+    before = _daphne_kib(server)
+    sock = _small_buffer_socket(server.port)
+    try:
+        _handshake(sock, "/flood/")
+        sock.sendall(_unmasked_text(b"flood"))
+        daphne.wait_for("reads slower than its replies come", timeout=20)
+        streamed = unique_prefix + "streamed"
+        wait_until(lambda: store.exists(streamed), 30, "the worker did not send every frame")
+        growth = _daphne_kib(server) - before
+        assert growth < GROWTH_LIMIT_KIB, f"daphne grew by {growth} KiB"
+        assert _read_frames(sock, CHUNKS) == DATA_SIZE
+    finally:
+        sock.close()
+        store.close()
+
+
+def _read_frames(sock: socket.socket, count: int) -> int:
+    """Read *count* unmasked server frames; return the bytes of their payloads."""
+    total = 0
+    for _ in range(count):
+        head = _read_exactly(sock, 2)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = int.from_bytes(_read_exactly(sock, 2), "big")
+        elif length == 127:
+            length = int.from_bytes(_read_exactly(sock, 8), "big")
+        total += len(_read_exactly(sock, length))
+    return total
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "the server closed the socket"
+        data += chunk
+    return bytes(data)
 
 
 def test_a_websocket_client_that_never_reads_is_closed_without_growing_daphne(

@@ -17,7 +17,7 @@ from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
 from .flow import SendFlow, Write
 from .settings import BridgeSettings
-from .spool import ResponseSpool
+from .spool import SendSpool
 
 logger = logging.getLogger("channels.bridge")
 
@@ -57,7 +57,7 @@ class HttpConnection(Connection):
         self.replies: asyncio.Queue[Reply | ControlEvent] = asyncio.Queue()
         self._daphne = daphne.daphne_protocol(send)
         self.flow = SendFlow(settings.send_buffer_limit, self._overflowed)
-        self.spool = ResponseSpool(settings.response_spool_limit)
+        self.spool = SendSpool(settings.send_spool_limit)
 
     def deliver(self, reply: Reply) -> None:
         self.replies.put_nowait(reply)
@@ -276,7 +276,7 @@ class HttpConnection(Connection):
             if not self.spool.used:
                 logger.info(
                     "The client of %s reads slower than its response comes: the rest waits "
-                    "in a temporary file (CHANNELS_RESPONSE_SPOOL_LIMIT)",
+                    "in a temporary file (CHANNELS_SEND_SPOOL_LIMIT)",
                     self.label,
                 )
             self.spool.store(content)
@@ -302,12 +302,12 @@ class HttpConnection(Connection):
         logger.warning(
             "Aborted the response to %s: its client stopped reading, and %d bytes of it were "
             "waiting in memory and %d in a file (CHANNELS_SEND_BUFFER_LIMIT is %s, "
-            "CHANNELS_RESPONSE_SPOOL_LIMIT %s)",
+            "CHANNELS_SEND_SPOOL_LIMIT %s)",
             self.label,
             held,
             self.spool.waiting,
             self.settings.send_buffer_limit,
-            self.settings.response_spool_limit,
+            self.settings.send_spool_limit,
         )
         daphne.abort_connection(self._daphne)
 

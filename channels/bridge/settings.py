@@ -41,8 +41,8 @@ class BridgeSettings:
     send_buffer_limit: int | None = 4 * 1024 * 1024
     #: Bytes of an HTTP response that wait in a temporary file for a slow client
     #: once ``send_buffer_limit`` is held in memory (then it is aborted); None
-    #: for no limit, 0 to abort at the memory limit (``CHANNELS_RESPONSE_SPOOL_LIMIT``).
-    response_spool_limit: int | None = 1024 * 1024 * 1024
+    #: for no limit, 0 to abort at the memory limit (``CHANNELS_SEND_SPOOL_LIMIT``).
+    send_spool_limit: int | None = 1024 * 1024 * 1024
 
     @classmethod
     def from_django(cls) -> BridgeSettings:
@@ -60,9 +60,7 @@ class BridgeSettings:
             send_buffer_limit=getattr(
                 settings, "CHANNELS_SEND_BUFFER_LIMIT", cls.send_buffer_limit
             ),
-            response_spool_limit=getattr(
-                settings, "CHANNELS_RESPONSE_SPOOL_LIMIT", cls.response_spool_limit
-            ),
+            send_spool_limit=getattr(settings, "CHANNELS_SEND_SPOOL_LIMIT", cls.send_spool_limit),
             header_timeout=optional_bound(settings, "CHANNELS_HEADER_TIMEOUT", cls.header_timeout),
             body_timeout=optional_bound(settings, "CHANNELS_BODY_TIMEOUT", cls.body_timeout),
             min_body_rate=optional_bound(settings, "CHANNELS_MIN_BODY_RATE", cls.min_body_rate),

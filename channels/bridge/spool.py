@@ -1,19 +1,20 @@
-"""Response bytes a slow HTTP client has not taken yet, kept on disk instead of in memory.
+"""Bytes a slow client has not taken yet, kept on disk instead of in memory.
 
-A worker produces a streamed response (a file download, a large export) as
-fast as it can, and nothing can slow it down: every connection's replies
+A worker produces a streamed response (a file download, a large export) or
+a stream of WebSocket frames as fast as it can, and nothing can slow it
+down: every connection's replies
 arrive on one list per process. A client on a slow link therefore falls
 behind, and what it has not read yet has to wait somewhere. Memory is the
 wrong place for much of it (``CHANNELS_SEND_BUFFER_LIMIT`` bounds that), and
 cutting the download off would be wrong too: the client is reading, only
 slowly. So past the memory limit the rest waits in an anonymous temporary
 file, as nginx buffers a proxied response to ``proxy_temp_path``, up to
-``CHANNELS_RESPONSE_SPOOL_LIMIT`` bytes. Only a client that stays that far
+``CHANNELS_SEND_SPOOL_LIMIT`` bytes. Only a client that stays that far
 behind is cut off.
 
 The file is written at its end and read from its start, so it is a queue:
 each held write reads back exactly the bytes it stored, in order. It is
-created on first use and closed (deleted by the system) with the response.
+created on first use and closed (deleted by the system) with the connection.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 from typing import IO
 
 
-class ResponseSpool:
+class SendSpool:
     """A first-in, first-out queue of bytes in a temporary file, bounded by *limit*."""
 
     def __init__(self, limit: int | None) -> None:

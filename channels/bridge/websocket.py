@@ -21,8 +21,9 @@ from .backlog import backlog_for
 from .connection import Connection, Receive, Scope, Send
 from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
-from .flow import SendFlow
+from .flow import SendFlow, Write
 from .settings import BridgeSettings, choose_subprotocol
+from .spool import SendSpool
 
 logger = logging.getLogger("channels.bridge")
 
@@ -85,6 +86,7 @@ class WebSocketConnection(Connection):
         self._daphne = daphne.daphne_protocol(send)
         #: Holds replies while the client is not reading (see :mod:`channels.bridge.flow`).
         self.flow = SendFlow(settings.send_buffer_limit, self._overflowed)
+        self.spool = SendSpool(settings.send_spool_limit)
         #: Resolved when the state moves to CLOSED, to wake :meth:`serve`.
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -116,10 +118,13 @@ class WebSocketConnection(Connection):
         """
         logger.warning(
             "Closed the WebSocket to %s with 1008: its client stopped reading, and %d bytes "
-            "of replies were waiting for it (CHANNELS_SEND_BUFFER_LIMIT is %s)",
+            "of replies were waiting for it in memory and %d in a file "
+            "(CHANNELS_SEND_BUFFER_LIMIT is %s, CHANNELS_SEND_SPOOL_LIMIT %s)",
             self.path,
             held,
+            self.spool.waiting,
             self.settings.send_buffer_limit,
+            self.settings.send_spool_limit,
         )
         daphne.send_close_frame(self._daphne, 1008)
         self._finish()
@@ -130,6 +135,7 @@ class WebSocketConnection(Connection):
             await self._serve()
         finally:
             self.flow.stop()
+            self.spool.close()
             if unwatch is not None:
                 unwatch()
 
@@ -268,19 +274,45 @@ class WebSocketConnection(Connection):
                 await self._accept(reply.get("subprotocol"))
                 if self.state is _CONNECTING:  # unless the client left meanwhile
                     self.state = _OPEN
-        if text is not None:
-            event: dict[str, Any] = {"type": "websocket.send", "text": text}
-        elif data is not None:
-            event = {"type": "websocket.send", "bytes": data}
-        else:
-            event = {}
-        if event and not await self.flow.write(lambda: self.send(event), len(text or data or "")):
+        if (text is not None or data is not None) and not await self.flow.write(
+            *self._frame_write(text, data)
+        ):
             return False
         if close:
             code = self._close_code(close)
             await self.flow.write(lambda: self._close(code), 0)
             return False
         return True
+
+    def _frame_write(self, text: str | None, data: bytes | None) -> tuple[Write, int]:
+        """Return the write of one frame, and the bytes it holds in memory while it waits.
+
+        A frame that would take what is held for a slow client past
+        ``send_buffer_limit`` waits in the spool instead, if it has room, as
+        the body of an HTTP response does: a client that reads, only slower
+        than its worker sends, is not cut off.
+        """
+        size = len(text) if text is not None else len(data or b"")
+        if self.flow.would_overflow(size) and self.spool.has_room(size):
+            if not self.spool.used:
+                logger.info(
+                    "The client of %s reads slower than its replies come: the rest waits in a "
+                    "temporary file (CHANNELS_SEND_SPOOL_LIMIT)",
+                    self.label,
+                )
+            payload = text.encode() if text is not None else bytes(data or b"")
+            self.spool.store(payload)
+            return partial(self._send_spooled, len(payload), text is not None), 0
+        if text is not None:
+            return partial(self.send, {"type": "websocket.send", "text": text}), size
+        return partial(self.send, {"type": "websocket.send", "bytes": data}), size
+
+    async def _send_spooled(self, size: int, is_text: bool) -> None:
+        payload = self.spool.load(size)
+        if is_text:
+            await self.send({"type": "websocket.send", "text": payload.decode()})
+        else:
+            await self.send({"type": "websocket.send", "bytes": payload})
 
     def _close_code(self, close: Any) -> int:
         if close is True:

@@ -30,7 +30,7 @@ CHANNELS_HTTP_TIMEOUT = float(os.environ.get("CHANNELS_TEST_HTTP_TIMEOUT", "60")
 CHANNELS_ORDERING_TIMEOUT = float(os.environ.get("CHANNELS_TEST_ORDERING_TIMEOUT", "60"))
 CHANNELS_MAX_BODY_SIZE = int(os.environ.get("CHANNELS_TEST_MAX_BODY_SIZE", 100 * 1024 * 1024))
 CHANNELS_SEND_BUFFER_LIMIT = int(os.environ.get("CHANNELS_TEST_SEND_BUFFER_LIMIT", 4 * 1024 * 1024))
-CHANNELS_RESPONSE_SPOOL_LIMIT = int(os.environ.get("CHANNELS_TEST_RESPONSE_SPOOL_LIMIT", 2**30))
+CHANNELS_SEND_SPOOL_LIMIT = int(os.environ.get("CHANNELS_TEST_SEND_SPOOL_LIMIT", 2**30))
 # Short request-time bounds for tests/test_hardening_limits.py.
 for _bound in ("HEADER_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE"):
     if "CHANNELS_TEST_" + _bound in os.environ:
