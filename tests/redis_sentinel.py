@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -26,6 +27,27 @@ from tests.waiting import wait_until
 __all__ = ["SentinelSet", "sentinel_set"]
 
 LOOPBACK = "127.0.0.1"
+
+
+def master_state(client: Any, service: str) -> dict[str, Any]:
+    """Return what Sentinel *client* knows of master *service* (``SENTINEL MASTERS``' entry).
+
+    Not ``sentinel_master()``: redis-py 6.4 passes it an option its own reply
+    parser refuses (a ``TypeError``).
+    """
+    state: dict[str, Any] = client.sentinel_masters()[service]
+    return state
+
+
+def master_address(client: Any, service: str) -> tuple[str, int]:
+    """Return (host, port) of master *service* as Sentinel *client* names it now.
+
+    A raw command: redis-py 6.4's ``sentinel_get_master_addr_by_name()``
+    fails in its own reply parser (a ``TypeError``), as ``sentinel_master()`` does.
+    """
+    host, port = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service)
+    host = host.decode() if isinstance(host, bytes) else host
+    return host, int(port)
 
 
 class SentinelSet:
@@ -114,7 +136,7 @@ class SentinelSet:
     def _sentinels_ready(self) -> bool:
         for port in self.sentinel_ports:
             for service in self.services:
-                state = self.client(port).sentinel_master(service)
+                state = master_state(self.client(port), service)
                 if self.replica_count and (
                     state["num-other-sentinels"] < self.sentinel_count - 1
                     or state["num-slaves"] < self.replica_count
@@ -143,8 +165,7 @@ class SentinelSet:
         """Where the first Sentinel that answers (or the one on port *sentinel*) says it is."""
         for port in [sentinel] if sentinel else self.sentinel_ports:
             try:
-                _, master = self.client(port).sentinel_get_master_addr_by_name(service)
-                return int(master)
+                return master_address(self.client(port), service)[1]
             except redis.ConnectionError:
                 continue
         raise RuntimeError("no Sentinel answered")

@@ -87,11 +87,12 @@ def sentinels_ready(sentinels: list[list[Any]], replicas: int, timeout: float) -
     """Wait until every Sentinel knows the others and the replicas; return the master."""
     import redis
 
+    from tests.redis_sentinel import master_state
     from tests.waiting import wait_until
 
     def ready() -> bool:
         for address in sentinels:
-            state = _client(address).sentinel_master(SERVICE)
+            state = master_state(_client(address), SERVICE)
             if state["num-other-sentinels"] < len(sentinels) - 1 or state["num-slaves"] < replicas:
                 return False
         return True
@@ -102,9 +103,9 @@ def sentinels_ready(sentinels: list[list[Any]], replicas: int, timeout: float) -
 
 def sentinel_master(sentinels: list[list[Any]]) -> list[Any]:
     """Return (host, port) of the master, as every Sentinel says it now (or fail)."""
-    seen = {
-        tuple(_client(address).sentinel_get_master_addr_by_name(SERVICE)) for address in sentinels
-    }
+    from tests.redis_sentinel import master_address
+
+    seen = {master_address(_client(address), SERVICE) for address in sentinels}
     if len(seen) != 1:
         raise RuntimeError(f"the Sentinels disagree on the master: {seen}")
     host, port = seen.pop()
