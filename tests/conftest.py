@@ -36,13 +36,16 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_layers(redis_url: str, unique_prefix: str) -> Iterator[Callable[..., RedisChannelLayer]]:
-    """A factory of Redis layers on the test's Redis and prefix, each flushed and closed after."""
+    """A factory of Redis layers (of *layer_class*) on the test's Redis and prefix.
+
+    Each is flushed and closed after the test.
+    """
     made: list[RedisChannelLayer] = []
 
-    def make(**options: Any) -> RedisChannelLayer:
+    def make(layer_class: type[RedisChannelLayer] = RedisChannelLayer, **options: Any) -> Any:
         options.setdefault("hosts", [redis_url])
         options.setdefault("prefix", unique_prefix)
-        new = RedisChannelLayer(**options)
+        new = layer_class(**options)
         made.append(new)
         return new
 

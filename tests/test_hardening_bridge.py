@@ -354,7 +354,7 @@ def test_a_slow_http_client_gets_all_of_a_response_that_waits_on_disk_not_in_dap
     connection.sock = _small_buffer_socket(server.port)
     try:
         connection.request("GET", "/stream/")
-        daphne.wait_for("reads slower than its response comes", timeout=20)
+        daphne.wait_for("reads slower than its replies come", timeout=20)
         wait_until(lambda: store.exists(streamed), 30, "the worker did not finish its response")
         growth = _daphne_kib(server) - before
         assert growth < GROWTH_LIMIT_KIB, f"daphne grew by {growth} KiB"

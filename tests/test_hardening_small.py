@@ -5,41 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis
 
 from channels.layers.base import BaseChannelLayer
-from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.names import new_process_channel
 from channels.layers.redis import RedisChannelLayer
 from channels.outbox import Outbox
+from tests.layers.factory import MakeLayer, layers_of
 
 #: A whole process-specific name: its prefix, ``!`` and a local part.
 WHOLE_REPLY_NAME = re.compile(r"daphne\.response\.[\w.-]*![\w-]+")
 
 
 @pytest.fixture(params=["redis", "inmemory"])
-def make_layer(
-    request: pytest.FixtureRequest, redis_url: str, unique_prefix: str
-) -> Iterator[Callable[..., BaseChannelLayer]]:
-    made: list[BaseChannelLayer] = []
-
-    def make(**options: object) -> BaseChannelLayer:
-        layer: BaseChannelLayer
-        if request.param == "redis":
-            layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, **options)
-        else:
-            layer = InMemoryChannelLayer(**options)
-        made.append(layer)
-        return layer
-
-    yield make
-    for layer in made:
-        layer.flush()
-        if isinstance(layer, RedisChannelLayer):
-            layer.close()
+async def make_layer(request: pytest.FixtureRequest) -> AsyncIterator[MakeLayer]:
+    async for make in layers_of(request):
+        yield make
 
 
 def drain(layer: BaseChannelLayer, channel: str) -> int:

@@ -1,4 +1,5 @@
-"""What the HTTP and WebSocket connections share: their inputs and the keys of their messages."""
+"""What the HTTP and WebSocket connections share: their inputs, the keys of their messages,
+and the flow control that keeps a slow client from growing the server."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..typing import ConnectionKeys
+from . import daphne
 from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
+from .flow import SendFlow
 from .settings import BridgeSettings
+from .spool import SendSpool
 
 logger = logging.getLogger("channels.bridge")
 
@@ -30,6 +34,11 @@ class Connection:
     dispatcher for the reply channel and gives it back when the connection
     ends. Subclasses take replies in :meth:`deliver` and the bridge's own
     events in :meth:`control`, both called from the dispatcher's loop.
+
+    What goes to the client goes through :attr:`flow` (held while the client
+    is behind, up to ``send_buffer_limit`` in memory) and, past that,
+    :attr:`spool` (a temporary file, up to ``send_spool_limit``); past both
+    the subclass's :meth:`overflowed` ends the connection.
     """
 
     def __init__(
@@ -52,13 +61,22 @@ class Connection:
         # Logs name the connection by path: a reply channel keys its sessions.
         self.label = f"{scope.get('type')} {scope.get('path')}"
         self._warned: set[str] = set()
+        #: daphne's Twisted protocol behind *send*, or None under another server.
+        self.protocol = daphne.daphne_protocol(send)
+        self.flow = SendFlow(settings.send_buffer_limit, self.overflowed)
+        self.spool = SendSpool(settings.send_spool_limit)
 
     async def run(self) -> None:
         """Serve the connection, holding a reply channel for as long as it lasts."""
         self.reply_channel = self.dispatcher.register(self.deliver, self.control)
+        unwatch = daphne.watch_writes(self.protocol, self.flow)
         try:
             await self.serve()
         finally:
+            self.flow.stop()
+            self.spool.close()
+            if unwatch is not None:
+                unwatch()
             self.dispatcher.forget(self.reply_channel)
 
     async def serve(self) -> None:
@@ -72,6 +90,27 @@ class Connection:
     def control(self, event: ControlEvent) -> Awaitable[None] | None:
         """Take one of the bridge's own events (called in the dispatcher's loop)."""
         raise NotImplementedError("control() must be implemented by a bridge connection")
+
+    def overflowed(self, held: int) -> None:
+        """End the connection of a client *held* bytes behind, past both limits."""
+        raise NotImplementedError("overflowed() must be implemented by a bridge connection")
+
+    def spools(self, size: int) -> bool:
+        """Return whether a write of *size* bytes should wait in the spool, not in memory.
+
+        It should when holding it in memory would pass ``send_buffer_limit``
+        and the spool has room: a client that reads, only slower than its
+        worker sends, is then not cut off. Said once per connection.
+        """
+        if not (self.flow.would_overflow(size) and self.spool.has_room(size)):
+            return False
+        if not self.spool.used:
+            logger.info(
+                "The client of %s reads slower than its replies come: the rest waits in a "
+                "temporary file (CHANNELS_SEND_SPOOL_LIMIT)",
+                self.label,
+            )
+        return True
 
     def common_keys(self) -> ConnectionKeys:
         """Return the keys that ``http.request`` and ``websocket.connect`` share."""

@@ -15,9 +15,8 @@ from . import daphne
 from .connection import Connection, Receive, Scope, Send
 from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
-from .flow import SendFlow, Write
+from .flow import Write
 from .settings import BridgeSettings
-from .spool import SendSpool
 
 logger = logging.getLogger("channels.bridge")
 
@@ -55,9 +54,6 @@ class HttpConnection(Connection):
     ) -> None:
         super().__init__(layer, settings, dispatcher, scope, receive, send)
         self.replies: asyncio.Queue[Reply | ControlEvent] = asyncio.Queue()
-        self._daphne = daphne.daphne_protocol(send)
-        self.flow = SendFlow(settings.send_buffer_limit, self._overflowed)
-        self.spool = SendSpool(settings.send_spool_limit)
 
     def deliver(self, reply: Reply) -> None:
         self.replies.put_nowait(reply)
@@ -66,16 +62,6 @@ class HttpConnection(Connection):
         self.replies.put_nowait(event)
 
     async def serve(self) -> None:
-        unwatch = daphne.watch_writes(self._daphne, self.flow)
-        try:
-            await self._serve()
-        finally:
-            self.flow.stop()
-            self.spool.close()
-            if unwatch is not None:
-                unwatch()
-
-    async def _serve(self) -> None:
         body, more_body, disconnected = await self._read_first_part(self.settings.body_chunk_size)
         if disconnected:
             return
@@ -272,13 +258,7 @@ class HttpConnection(Connection):
         ``send_buffer_limit`` waits in the spool instead, if it has room.
         """
         size = len(content)
-        if self.flow.would_overflow(size) and self.spool.has_room(size):
-            if not self.spool.used:
-                logger.info(
-                    "The client of %s reads slower than its response comes: the rest waits "
-                    "in a temporary file (CHANNELS_SEND_SPOOL_LIMIT)",
-                    self.label,
-                )
+        if self.spools(size):
             self.spool.store(content)
             return partial(self._send_spooled, size, more), 0
         event = {"type": "http.response.body", "body": content, "more_body": more}
@@ -295,10 +275,10 @@ class HttpConnection(Connection):
         that the server drops it.
         """
         self.flow.stop()
-        if not daphne.abort_connection(self._daphne):
+        if not daphne.abort_connection(self.protocol):
             raise ResponseIncomplete(f"The response to {self.label} could not be finished")
 
-    def _overflowed(self, held: int) -> None:
+    def overflowed(self, held: int) -> None:
         logger.warning(
             "Aborted the response to %s: its client stopped reading, and %d bytes of it were "
             "waiting in memory and %d in a file (CHANNELS_SEND_BUFFER_LIMIT is %s, "
@@ -309,7 +289,7 @@ class HttpConnection(Connection):
             self.settings.send_buffer_limit,
             self.settings.send_spool_limit,
         )
-        daphne.abort_connection(self._daphne)
+        daphne.abort_connection(self.protocol)
 
     async def error(self, status: int, text: str) -> None:
         """Answer with *status* and a short HTML page saying *text*."""

@@ -21,9 +21,8 @@ from .backlog import backlog_for
 from .connection import Connection, Receive, Scope, Send
 from .dispatcher import BridgeLayer, ReplyDispatcher
 from .events import ControlEvent, Reply
-from .flow import SendFlow, Write
+from .flow import Write
 from .settings import BridgeSettings, choose_subprotocol
-from .spool import SendSpool
 
 logger = logging.getLogger("channels.bridge")
 
@@ -83,10 +82,6 @@ class WebSocketConnection(Connection):
         self.order = 0
         self.path: str = scope["path"]
         self.offered: list[str] = [str(name) for name in scope.get("subprotocols") or ()]
-        self._daphne = daphne.daphne_protocol(send)
-        #: Holds replies while the client is not reading (see :mod:`channels.bridge.flow`).
-        self.flow = SendFlow(settings.send_buffer_limit, self._overflowed)
-        self.spool = SendSpool(settings.send_spool_limit)
         #: Resolved when the state moves to CLOSED, to wake :meth:`serve`.
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -108,7 +103,7 @@ class WebSocketConnection(Connection):
             await self.flow.write(lambda: self._close(1011), 0)
             self._finish()
 
-    def _overflowed(self, held: int) -> None:
+    def overflowed(self, held: int) -> None:
         """Close the socket of a client that stopped reading while its replies piled up.
 
         1008 (policy violation), not 1013 (try again later): the client broke
@@ -126,27 +121,17 @@ class WebSocketConnection(Connection):
             self.settings.send_buffer_limit,
             self.settings.send_spool_limit,
         )
-        daphne.send_close_frame(self._daphne, 1008)
+        daphne.send_close_frame(self.protocol, 1008)
         self._finish()
 
     async def serve(self) -> None:
-        unwatch = daphne.watch_writes(self._daphne, self.flow)
-        try:
-            await self._serve()
-        finally:
-            self.flow.stop()
-            self.spool.close()
-            if unwatch is not None:
-                unwatch()
-
-    async def _serve(self) -> None:
         handshake_timeout = self._handshake_timeout()
         started = asyncio.get_running_loop().time()
         event = await self.receive()
         if event["type"] != "websocket.connect":
             return
         message: WebsocketConnect = {**self.common_keys(), "order": 0}
-        message["scheme"] = self.scope.get("scheme") or daphne.websocket_scheme(self._daphne)
+        message["scheme"] = self.scope.get("scheme") or daphne.websocket_scheme(self.protocol)
         try:
             await self.layer.asend("websocket.connect", {**message})
         except ChannelFull:
@@ -189,7 +174,7 @@ class WebSocketConnection(Connection):
         (see :func:`channels.bridge.daphne.handshake_limits`); under another
         server, ``BridgeSettings.handshake_timeout``.
         """
-        limits = daphne.handshake_limits(self._daphne)
+        limits = daphne.handshake_limits(self.protocol)
         if limits is None:
             return self.settings.handshake_timeout
         if not limits:
@@ -242,7 +227,7 @@ class WebSocketConnection(Connection):
         or through ``websocket.close`` under a server that takes them.
         """
         passed_through = code == 1000 or 3000 <= code <= 4999
-        if passed_through or not daphne.send_close_frame(self._daphne, code):
+        if passed_through or not daphne.send_close_frame(self.protocol, code):
             await self.send({"type": "websocket.close", "code": code})
 
     async def _send_disconnect(self, code: int) -> None:
@@ -293,13 +278,7 @@ class WebSocketConnection(Connection):
         than its worker sends, is not cut off.
         """
         size = len(text) if text is not None else len(data or b"")
-        if self.flow.would_overflow(size) and self.spool.has_room(size):
-            if not self.spool.used:
-                logger.info(
-                    "The client of %s reads slower than its replies come: the rest waits in a "
-                    "temporary file (CHANNELS_SEND_SPOOL_LIMIT)",
-                    self.label,
-                )
+        if self.spools(size):
             payload = text.encode() if text is not None else bytes(data or b"")
             self.spool.store(payload)
             return partial(self._send_spooled, len(payload), text is not None), 0

@@ -217,6 +217,18 @@ def _migrate_keys(slot: int, source: RedisServer, target: RedisServer, ids: dict
         src.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
 
 
+def _start_migration(
+    cluster: RedisClusterServers, layer: RedisChannelLayer, channel: str
+) -> tuple[int, RedisServer, dict[int, str]]:
+    """Start moving *channel*'s slot to another master, keys first; return (slot, target, ids)."""
+    slot = bucket_of(layer, channel).slot
+    source = cluster.owner_of(slot)
+    target = next(node for node in cluster.masters if node is not source)
+    ids = {node.port: cluster.node_id(node) for node in cluster.masters}
+    _migrate_keys(slot, source, target, ids)
+    return slot, target, ids
+
+
 def _hand_over(
     slot: int, masters: list[RedisServer], target: RedisServer, ids: dict[int, str]
 ) -> None:
@@ -242,12 +254,7 @@ def test_sends_and_receives_follow_ask_and_moved_while_a_slot_migrates(
     """Mid-migration calls follow ASK to the target; after the hand-over, MOVED."""
     layer = cluster_layer(own_cluster.urls, unique_prefix, cluster_layers)
     layer.send("moving", {"n": 0})
-    slot = bucket_of(layer, "moving").slot
-    source = own_cluster.owner_of(slot)
-    target = next(node for node in own_cluster.masters if node is not source)
-    ids = {node.port: own_cluster.node_id(node) for node in own_cluster.masters}
-
-    _migrate_keys(slot, source, target, ids)
+    slot, target, ids = _start_migration(own_cluster, layer, "moving")
     target_url = f"redis://{target.host}:{target.port}"
     asked = command_calls(target_url, "asking")
     layer.send("moving", {"n": 1})  # ASK: the list is on the target already
@@ -275,8 +282,8 @@ async def test_async_sends_and_receives_follow_ask_and_moved_while_a_slot_migrat
     own_cluster: RedisClusterServers, unique_prefix: str, cluster_layers: list[RedisChannelLayer]
 ) -> None:
     """``asend`` and every kind of ``areceive`` (no wait, a wait on one bucket, a wait over
-    several) follow MOVED after the hand-over; all but the last (see below) follow ASK to
-    the target mid-migration."""
+    several) follow MOVED after the hand-over; ASK mid-migration is followed by the first
+    three here, and by a wait over several buckets in the next test."""
     # One layer per call to check, each with the map it read before the migration.
     (sender, pop, wait_one, wait_many) = layers = [
         cluster_layer(own_cluster.urls, unique_prefix, cluster_layers) for _ in range(4)
@@ -286,12 +293,7 @@ async def test_async_sends_and_receives_follow_ask_and_moved_while_a_slot_migrat
         for layer in layers:
             assert await layer.areceive([elsewhere]) == (None, None)  # reads the map
         await sender.asend("moving", {"n": 0})
-        slot = bucket_of(sender, "moving").slot
-        source = own_cluster.owner_of(slot)
-        target = next(node for node in own_cluster.masters if node is not source)
-        ids = {node.port: own_cluster.node_id(node) for node in own_cluster.masters}
-
-        _migrate_keys(slot, source, target, ids)
+        slot, target, ids = _start_migration(own_cluster, sender, "moving")
         target_url = f"redis://{target.host}:{target.port}"
         asked = command_calls(target_url, "asking")
         for n in (1, 2, 3):
@@ -325,11 +327,7 @@ async def test_an_async_wait_over_several_buckets_follows_ask_while_a_slot_migra
     elsewhere = other_bucket(layer, "moving")
     try:
         await layer.asend("moving", {"n": 0})
-        slot = bucket_of(layer, "moving").slot
-        source = own_cluster.owner_of(slot)
-        target = next(node for node in own_cluster.masters if node is not source)
-        ids = {node.port: own_cluster.node_id(node) for node in own_cluster.masters}
-        _migrate_keys(slot, source, target, ids)
+        _start_migration(own_cluster, layer, "moving")
         received = await layer.areceive(["moving", elsewhere], block=True, timeout=1)
         assert received == ("moving", {"n": 0})
     finally:

@@ -29,24 +29,17 @@ from tests.waiting import wait_until
 
 
 @pytest.fixture
-def sentinel_layers(sentinel_set: SentinelSet, unique_prefix: str) -> Iterator[Any]:
+def sentinel_layers(sentinel_set: SentinelSet, redis_layers: Any) -> Any:
     """A factory of layers on the shared Sentinel set, each flushed and closed after the test."""
-    made: list[RedisChannelLayer] = []
 
     def make(
         layer_class: type[RedisChannelLayer] = RedisSentinelChannelLayer, **options: Any
     ) -> Any:
         if layer_class is RedisSentinelChannelLayer:
             options.setdefault("hosts", sentinel_set.hosts)
-        options.setdefault("prefix", unique_prefix)
-        layer = layer_class(**options)
-        made.append(layer)
-        return layer
+        return redis_layers(layer_class, **options)
 
-    yield make
-    for layer in made:
-        layer.flush()
-        layer.close()
+    return make
 
 
 @pytest.fixture
