@@ -220,6 +220,15 @@ class Group(_Named):
         """Send *content* (a dict) to every channel in the group."""
         self._send("send_group", content, immediately)
 
+    def count(self) -> int:
+        """Return how many channels are in the group now (the layer counts, it lists nothing)."""
+        count: int = self.channel_layer.group_count(self.name)
+        return count
+
+    def channels(self) -> list[str]:
+        """Return the names of the channels in the group now."""
+        return list(self.channel_layer.group_channels(self.name))
+
     async def aadd(self, channel: Channel | str) -> None:
         await self.channel_layer.agroup_add(self.name, _channel_name(channel))
 
@@ -228,3 +237,12 @@ class Group(_Named):
 
     async def asend(self, content: dict[str, Any], immediately: bool = False) -> None:
         await self._asend("send_group", content, immediately)
+
+    async def acount(self) -> int:
+        """Async twin of :meth:`count`."""
+        count: int = await self.channel_layer.agroup_count(self.name)
+        return count
+
+    async def achannels(self) -> list[str]:
+        """Async twin of :meth:`channels`."""
+        return list(await self.channel_layer.agroup_channels(self.name))

@@ -50,14 +50,18 @@ class ChannelLayer(Protocol):
     """The members of a channel layer that channels-classic itself calls.
 
     The ASGI 1 core (``send``, ``receive``, ``new_channel``, ``extensions``),
-    the ``"groups"`` extension, and the ``async`` twins. A layer that does not
-    offer an extension still has its methods (they raise
-    ``NotImplementedError``): check ``extensions`` before calling them.
+    the ``"groups"`` and ``"presence"`` extensions, ``maintain``, and the
+    ``async`` twins. A layer that does not offer an extension still has its
+    methods (they raise ``NotImplementedError``): check ``extensions`` before
+    calling them. ``maintain`` is there on every layer (a no-op by default).
     """
 
     @property
     def extensions(self) -> Sequence[str]:
-        """The optional parts the layer offers: ``"groups"``, ``"flush"``, ``"statistics"``."""
+        """The optional parts the layer offers.
+
+        ``"groups"``, ``"flush"``, ``"statistics"``, ``"presence"``.
+        """
         ...
 
     def send(self, channel: str, message: dict[str, Any]) -> None: ...
@@ -85,6 +89,48 @@ class ChannelLayer(Protocol):
     async def agroup_discard(self, group: str, channel: str) -> None: ...
 
     async def asend_group(self, group: str, message: dict[str, Any]) -> None: ...
+
+    def group_count(self, group: str) -> int: ...
+
+    async def agroup_count(self, group: str) -> int: ...
+
+    def presence_track(
+        self,
+        presence: str,
+        channel: str,
+        key: str,
+        meta: dict[str, Any] | None = None,
+        notify: str | None = None,
+    ) -> None: ...
+
+    def presence_untrack(self, presence: str, channel: str) -> None: ...
+
+    def presence_release(self, channel: str) -> None: ...
+
+    def presence_list(self, presence: str) -> dict[str, list[dict[str, Any]]]: ...
+
+    def presence_count(self, presence: str) -> int: ...
+
+    async def apresence_track(
+        self,
+        presence: str,
+        channel: str,
+        key: str,
+        meta: dict[str, Any] | None = None,
+        notify: str | None = None,
+    ) -> None: ...
+
+    async def apresence_untrack(self, presence: str, channel: str) -> None: ...
+
+    async def apresence_release(self, channel: str) -> None: ...
+
+    async def apresence_list(self, presence: str) -> dict[str, list[dict[str, Any]]]: ...
+
+    async def apresence_count(self, presence: str) -> int: ...
+
+    def maintain(self) -> None: ...
+
+    async def amaintain(self) -> None: ...
 
 
 # Sent by the interface server ------------------------------------------------

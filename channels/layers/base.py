@@ -3,8 +3,10 @@
 Subclass :class:`BaseChannelLayer` to write a backend. Implement the methods
 under "Methods that backends must implement" and list the optional
 capabilities you offer in ``extensions`` (``"groups"``, ``"flush"``,
-``"statistics"``). Name checks, capacity lookup, message encoding and
-``new_channel`` are shared, so every backend behaves the same way.
+``"statistics"``, ``"presence"``). Name checks, capacity lookup, message
+encoding and ``new_channel`` are shared, so every backend behaves the same
+way. The defaults of the ``"presence"`` extension live in :mod:`.presence`,
+with the rules both built-in layers follow.
 
 A consumer's sends are encoded once, when it calls ``send()`` (so a bad
 message fails there), and handed to the layer as bytes when the consumer
@@ -18,6 +20,7 @@ twin, so that its override still sees every message.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +30,7 @@ from typing import Any, ClassVar
 from .. import exceptions
 from .codec import DEFAULT_MAX_MESSAGE_SIZE, Encryptor, MessageCodec
 from .names import RANDOM_NAME_BYTES, non_local_part, random_name, require_valid_channel_name
+from .presence import PresenceExtension
 
 Message = dict[str, Any]
 ReceiveResult = tuple[str, Message] | tuple[None, None]
@@ -86,7 +90,7 @@ _TWINS: dict[str, tuple[str, Any]] = {
 }
 
 
-class BaseChannelLayer:
+class BaseChannelLayer(PresenceExtension):
     """Shared behaviour of all channel layers.
 
     Options common to every backend:
@@ -106,6 +110,10 @@ class BaseChannelLayer:
     ``symmetric_encryption_keys``
         A list of keys; messages are stored Fernet-encrypted with the first
         and decrypted with any of them, so keys can be rotated.
+    ``presence_grace``
+        Seconds a released presence entry (its socket closed, or its process
+        died) stays listed, so a client that reconnects does not flicker out
+        and in (default 5; 0 for none).
     """
 
     ChannelFull: ClassVar[type[Exception]] = exceptions.ChannelFull
@@ -124,6 +132,9 @@ class BaseChannelLayer:
     new_channel_bytes: ClassVar[int] = RANDOM_NAME_BYTES
     #: What turns messages into stored bytes and back (msgpack, size limit, encryption).
     codec_class: ClassVar[type[MessageCodec]] = MessageCodec
+    #: Seconds between two housekeeping passes of :meth:`maintain`, at most one per
+    #: interval however often it is called (a test may set 0 on an instance).
+    maintain_interval: float = 1.0
 
     def __init__(
         self,
@@ -133,6 +144,7 @@ class BaseChannelLayer:
         channel_capacity: Mapping[Any, int] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         symmetric_encryption_keys: Iterable[str | bytes] | None = None,
+        presence_grace: float = 5.0,
     ) -> None:
         for option, value in (
             ("expiry", expiry),
@@ -142,6 +154,17 @@ class BaseChannelLayer:
         ):
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{option} must be a positive number, not {value!r}")
+        if (
+            not isinstance(presence_grace, int | float)
+            or isinstance(presence_grace, bool)
+            or not math.isfinite(presence_grace)
+            or presence_grace < 0
+        ):
+            raise ValueError(
+                "presence_grace must be a number of seconds >= 0 (0 for no grace), "
+                f"not {presence_grace!r}"
+            )
+        self.presence_grace = float(presence_grace)
         self.expiry = expiry
         self.group_expiry = group_expiry
         self.capacity = int(capacity)
@@ -292,6 +315,21 @@ class BaseChannelLayer:
         """Async twin of :meth:`process_alive`."""
         return self.process_alive(channel)
 
+    def maintain(self) -> None:
+        """Do the layer's periodic housekeeping; cheap to call often, it never raises.
+
+        Workers and interface servers call it about once a second; the layer
+        does at most one pass per :attr:`maintain_interval`. A pass expires
+        presence entries whose grace ran out and sends the pending presence
+        diffs; on Redis it also reaps the group memberships and presence of
+        dead processes. A layer that is down logs it and returns. This
+        default has nothing to do.
+        """
+
+    async def amaintain(self) -> None:
+        """Async twin of :meth:`maintain`."""
+        self.maintain()
+
     def close(self) -> None:
         """Release connections and other resources (optional)."""
 
@@ -339,6 +377,10 @@ class BaseChannelLayer:
         """Return the channels in *group*."""
         raise NotImplementedError("group_channels() is part of the 'groups' extension")
 
+    def group_count(self, group: str) -> int:
+        """Return how many live members *group* has (this default counts ``group_channels``)."""
+        return len(self.group_channels(group))
+
     def send_group(self, group: str, message: Message) -> None:
         """Send *message* to every channel in *group*; full channels are skipped and counted."""
         raise NotImplementedError("send_group() is part of the 'groups' extension")
@@ -351,6 +393,10 @@ class BaseChannelLayer:
 
     async def agroup_channels(self, group: str) -> list[str]:
         raise NotImplementedError("agroup_channels() is part of the 'groups' extension")
+
+    async def agroup_count(self, group: str) -> int:
+        """Async twin of :meth:`group_count`."""
+        return len(await self.agroup_channels(group))
 
     async def asend_group(self, group: str, message: Message) -> None:
         raise NotImplementedError("asend_group() is part of the 'groups' extension")

@@ -4,12 +4,18 @@ It is thread-safe (``runserver`` runs its workers in threads), a blocking
 receive sleeps until a message arrives instead of polling, and an async
 receive is woken by sends from any thread. It cannot carry messages between
 processes: use the Redis layer for ``runworker``.
+
+Presence follows the same rules as on Redis (:mod:`.presence`); its sets are
+kept by a :class:`~.inmemory_presence.PresenceTable` under the layer's lock.
+Nothing here dies without closing, so :meth:`InMemoryChannelLayer.maintain`
+only expires released entries and sends the pending diffs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import threading
 import time
@@ -19,7 +25,9 @@ from functools import lru_cache
 from typing import Any
 
 from .base import BaseChannelLayer, Message, ReceiveResult
+from .inmemory_presence import PresenceTable
 from .names import non_local_part, require_valid_channel_name, require_valid_group_name, stats_name
+from .presence import Listing, check_track, require_presence_name, send_diff
 
 # (deadline, full channel name, encoded message)
 _Entry = tuple[float, str, bytes]
@@ -55,7 +63,7 @@ class _AsyncWaiter:
 class InMemoryChannelLayer(BaseChannelLayer):
     """Channel layer kept in this process's memory."""
 
-    extensions = ["groups", "flush", "statistics"]
+    extensions = ["groups", "flush", "statistics", "presence"]
 
     #: Seconds between sweeps that drop expired messages from idle channels.
     sweep_interval: float = 1.0
@@ -69,6 +77,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._totals = [0, 0]
         self._last_sweep = time.monotonic()
+        self._presence = PresenceTable()
+        self._last_maintain = -math.inf
 
     # Internals, all called with the lock held ----------------------------
 
@@ -294,12 +304,65 @@ class InMemoryChannelLayer(BaseChannelLayer):
     async def asend_group_encoded(self, group: str, data: bytes) -> None:
         self.send_group_encoded(group, data)
 
+    # Presence (the async twins are the base's: nothing here blocks) --------
+
+    def presence_track(
+        self,
+        presence: str,
+        channel: str,
+        key: str,
+        meta: dict[str, Any] | None = None,
+        notify: str | None = None,
+    ) -> None:
+        presence, channel, key, encoded, notify = check_track(presence, channel, key, meta, notify)
+        with self._lock:
+            now = time.monotonic()
+            self._presence.track(presence, channel, key, encoded, notify, now, self.presence_grace)
+
+    def presence_untrack(self, presence: str, channel: str) -> None:
+        require_presence_name(presence)
+        require_valid_channel_name(channel)
+        with self._lock:
+            self._presence.untrack(presence, channel, time.monotonic())
+
+    def presence_release(self, channel: str) -> None:
+        require_valid_channel_name(channel)
+        with self._lock:
+            # Remembered for as long as a websocket.connect of its socket may wait.
+            now, remember = time.monotonic(), 2 * self.expiry
+            self._presence.release(channel, now, self.presence_grace, remember)
+
+    def presence_list(self, presence: str) -> Listing:
+        require_presence_name(presence)
+        with self._lock:
+            return self._presence.listing(presence, time.monotonic())
+
+    def presence_count(self, presence: str) -> int:
+        require_presence_name(presence)
+        with self._lock:
+            return self._presence.count(presence, time.monotonic())
+
+    def maintain(self) -> None:
+        """Expire released presence entries and send the pending diffs, once per interval."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_maintain < self.maintain_interval:
+                return
+            self._last_maintain = now
+            self._sweep(time.time())
+            self._presence.expire(now)
+            diffs = self._presence.diffs.take()
+        # Outside the lock, which send_group takes; through it, so a subclass sees them.
+        for group, presence, joins, leaves in diffs:
+            send_diff(self.send_group, group, presence, joins, leaves)
+
     # Flush and statistics ------------------------------------------------
 
     def flush(self) -> None:
         with self._lock:
             self._queues.clear()
             self._groups.clear()
+            self._presence = PresenceTable()
             self._counts.clear()
             self._totals = [0, 0]
 

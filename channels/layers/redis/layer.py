@@ -5,7 +5,8 @@ script call (:mod:`.scripts`) that checks capacity, pushes and counts; a
 receive is one ``BLPOP`` (or ``LPOP`` script) that takes the message off the
 list, so nothing is left behind to leak. Several hosts shard the layer by
 consistent hashing: a channel, a process's ``prefix!`` channels and each
-group live on one shard. Where each message goes is the
+group live on one shard. Groups, presence and the housekeeping that keeps
+them free of dead processes are :mod:`.membership`'s. Where each message goes is the
 :class:`~.router.KeyRouter`'s to say; every exchange with a server is its
 :class:`~.shard.Shard`'s; this module puts the two together.
 """
@@ -18,14 +19,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from ...exceptions import ChannelLayerConnectionError
-from ..base import BaseChannelLayer, Message, ReceiveResult, SendsThenPoll
+from ..base import Message, ReceiveResult, SendsThenPoll
 from ..names import require_valid_channel_name, stats_name
 from . import scripts, statistics
 from .entries import ReadAhead
 from .errors import TranslateErrors
 from .fanin import FanIn
 from .groups import GroupFanOut
+from .hygiene import Reaper
 from .liveness import ProcessLiveness
+from .membership import MembershipMethods
+from .ownership import Ownership
+from .presence import PresenceSets
 from .router import KeyRouter
 from .seal import entry_seal
 from .shard import RECEIVE, Shard
@@ -35,7 +40,7 @@ from .transports import make_shards, pool_settings
 _Push = tuple[Shard, list[str], list[Any]]
 
 
-class RedisChannelLayer(BaseChannelLayer):
+class RedisChannelLayer(MembershipMethods):
     """Channel layer backed by Redis (redis-py, sync and asyncio clients).
 
     Options, besides those of :class:`~channels.layers.base.BaseChannelLayer`:
@@ -52,16 +57,18 @@ class RedisChannelLayer(BaseChannelLayer):
     ``process_ttl``
         Seconds a process that receives on its ``prefix!`` channels (an
         interface server) still reads as alive after its last receive
-        (default 10): how soon :meth:`process_alive` notices a killed one.
-        Its receives refresh it about once a second; a clean close ends it
-        at once (:mod:`.liveness`).
+        (default 10): how soon :meth:`process_alive` notices a killed one,
+        and how soon housekeeping (:meth:`maintain`) starts reaping its
+        group memberships and presence entries. Its receives refresh it
+        about once a second; a clean close ends it, and reaps, at once
+        (:mod:`.liveness`, :mod:`.hygiene`).
     ``cluster``
         True when ``hosts`` are nodes of a Redis Cluster (any: the rest are
         discovered). Keys then carry hash tags, so each script call stays in
         one slot (:mod:`.slots`); calls follow redirections (:mod:`.cluster`).
     """
 
-    extensions = ["groups", "flush", "statistics"]
+    extensions = ["groups", "flush", "statistics", "presence"]
 
     #: Connections per pool; callers wait for a free one instead of failing.
     max_connections = 1000
@@ -123,20 +130,26 @@ class RedisChannelLayer(BaseChannelLayer):
         self._membership = router.membership
         self._channel_key = router.channel_key
         self._translate_errors = TranslateErrors(self._shards)
-        self._groups = groups = GroupFanOut(self._shards, router, self._translate_errors)
-        self._group_push = groups.push
-        self._agroup_push = groups.apush
+        self._groups = GroupFanOut(self._shards, router, self._translate_errors)
         self._stats_key = router.stats_key
         self._read_ahead = ReadAhead(self.codec, prefix, router.shard_of_key)
         self._fan_in = fan_in = FanIn(self._shards, self._read_ahead)
         self._pop_now = fan_in.pop_now
         self._apop_now = fan_in.apop_now
+        # Groups and presence kept free of dead processes (:mod:`.membership`).
+        self._ownership = ownership = Ownership(prefix, router, int(self.group_expiry))
+        self._presence = PresenceSets(
+            router, ownership, lambda: self.presence_grace, int(self.group_expiry)
+        )
+        self._reaper = Reaper(ownership, router, self._presence)
         self._liveness = ProcessLiveness(
             prefix,
             process_ttl,
             int(self.group_expiry),
-            lambda process: router.shard_of_key(prefix + process),
+            ownership.shard_of,
             self._translate_errors,
+            registry=ownership.registry,
+            on_withdraw=self._reaper.reap_own,
         )
 
     def __repr__(self) -> str:
@@ -334,54 +347,6 @@ class RedisChannelLayer(BaseChannelLayer):
         await self._read_ahead.akeep(key, (popped[1], *(more or ())))
         return True
 
-    # Groups --------------------------------------------------------------
-
-    def group_add(self, group: str, channel: str) -> None:
-        key, shard = self._membership(group, channel)
-        with self._translate_errors:
-            shard.execute(
-                ("ZADD", key, time.time(), channel), ("EXPIRE", key, int(self.group_expiry))
-            )
-
-    async def agroup_add(self, group: str, channel: str) -> None:
-        key, shard = self._membership(group, channel)
-        with self._translate_errors:
-            await shard.aexecute(
-                ("ZADD", key, time.time(), channel), ("EXPIRE", key, int(self.group_expiry))
-            )
-
-    def group_discard(self, group: str, channel: str) -> None:
-        key, shard = self._membership(group, channel)
-        with self._translate_errors:
-            shard.execute(("ZREM", key, channel))
-
-    async def agroup_discard(self, group: str, channel: str) -> None:
-        key, shard = self._membership(group, channel)
-        with self._translate_errors:
-            await shard.aexecute(("ZREM", key, channel))
-
-    def group_channels(self, group: str) -> list[str]:
-        return self._groups.members(*self._group_key(group))
-
-    async def agroup_channels(self, group: str) -> list[str]:
-        return await asyncio.to_thread(self.group_channels, group)
-
-    def send_group(self, group: str, message: Message) -> None:
-        key, shard = self._group_key(group)
-        self._group_push(key, shard, self.codec.encode(message))
-
-    def send_group_encoded(self, group: str, data: bytes) -> None:
-        key, shard = self._group_key(group)
-        self._group_push(key, shard, data)
-
-    async def asend_group(self, group: str, message: Message) -> None:
-        key, shard = self._group_key(group)
-        await self._agroup_push(key, shard, self.codec.encode(message))
-
-    async def asend_group_encoded(self, group: str, data: bytes) -> None:
-        key, shard = self._group_key(group)
-        await self._agroup_push(key, shard, data)
-
     # Flush, statistics, close --------------------------------------------
 
     #: Keys a flush deletes per ``UNLINK``.
@@ -432,7 +397,11 @@ class RedisChannelLayer(BaseChannelLayer):
         return await self._liveness.aalive(channel)
 
     def close(self) -> None:
-        """Say this process's receivers are gone, put back messages read ahead, disconnect."""
+        """Say this process's receivers are gone, put back messages read ahead, disconnect.
+
+        Their channels leave every group, and their presence entries are
+        released, at once (:meth:`.hygiene.Reaper.reap_own`).
+        """
         self._liveness.withdraw()
         for key, entries in self._read_ahead.drain().items():
             with self._translate_errors:

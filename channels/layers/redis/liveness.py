@@ -10,6 +10,10 @@ the shard of that channel, at most once per :attr:`ProcessLiveness.refresh_inter
 ``<layer prefix>seen:<process prefix>``
     lives as long as a group membership: that the process existed at all.
 
+The same write puts the process in its shard's registry (``<layer prefix>hygiene:processes``,
+process prefix -> ms deadline, :mod:`.hygiene`), where the reaper finds it once
+its deadline has passed.
+
 So a reader tells three cases apart: alive (the first key), gone (only the
 second) and never heard of (neither: a process of an older release, or one
 whose first receive has not run yet). Only "gone" reads as dead, so nothing is
@@ -74,6 +78,8 @@ class ProcessLiveness:
         seen_ttl: int,
         shard_of: Callable[[str], Shard],
         translate_errors: TranslateErrors,
+        registry: str | None = None,
+        on_withdraw: Callable[[list[str]], None] | None = None,
     ) -> None:
         if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
             raise ValueError(f"process_ttl must be a positive number of seconds, not {ttl!r}")
@@ -89,6 +95,9 @@ class ProcessLiveness:
         self._seen_ttl = max(int(seen_ttl), int(ttl) + 1)
         self._shard_of = shard_of
         self._translate_errors = translate_errors
+        #: The registry's key, and what a withdraw also does with the processes withdrawn.
+        self._registry = registry
+        self._on_withdraw = on_withdraw
         #: Longest a blocking receive on a process channel may wait: it refreshes on return.
         self.longest_wait = ttl / 2
         #: {process prefix: monotonic time of its last refresh}
@@ -116,11 +125,18 @@ class ProcessLiveness:
         if last is None:
             self._watch_exit()
         alive, seen = self.keys(process)
-        return [
+        commands: list[Command] = [
             ("SET", alive, b"1", "PX", self._ttl_ms),
             ("PEXPIRE", alive, self._ttl_ms),
             ("SET", seen, b"1", "EX", self._seen_ttl),
         ]
+        if self._registry is not None:
+            deadline = int(time.time() * 1000) + self._ttl_ms
+            # The registry lasts as long as its newest process's seen key: a
+            # deployment that is gone for good leaves nothing behind.
+            commands.append(("ZADD", self._registry, deadline, process))
+            commands.append(("EXPIRE", self._registry, self._seen_ttl))
+        return commands
 
     def _watch_exit(self) -> None:
         global _exit_hook_registered
@@ -133,8 +149,10 @@ class ProcessLiveness:
     def withdraw(self) -> None:
         """Delete the alive keys of the processes announced here: they read as gone at once.
 
-        Best effort, from a close or at exit: a key left behind by an
-        unreachable Redis expires after ``process_ttl`` anyway.
+        Then hand them to *on_withdraw* (the reaper, which removes their
+        memberships and presence at once). Best effort, from a close or at
+        exit: a key left behind by an unreachable Redis expires after
+        ``process_ttl`` anyway, and another process reaps it then.
         """
         announced, self._announced = self._announced, {}
         _announcing.discard(self)
@@ -143,6 +161,11 @@ class ProcessLiveness:
                 self._shard_of(process).execute(("DEL", self.keys(process)[0]))
             except Exception as exc:
                 logger.debug("Could not withdraw %s's alive key (%s)", process, exc)
+        if announced and self._on_withdraw is not None:
+            try:
+                self._on_withdraw(list(announced))
+            except Exception as exc:
+                logger.debug("Could not reap %s at once (%s)", ", ".join(announced), exc)
 
     # Asking -------------------------------------------------------------------
 

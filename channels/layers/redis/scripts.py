@@ -18,6 +18,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from . import presence_lua
+
 #: A Redis command, as hiredis packs it.
 Command = tuple[Any, ...]
 
@@ -185,10 +187,22 @@ GROUP_SEND = Script(_PRELUDE + _GROUP_SEND)
 POP = Script(_POP)
 MEMBERS = Script(_MEMBERS)
 STALE = Script(_PRELUDE + _STALE)
+# Presence sets and the reaper's claims (:mod:`.presence_lua`).
+TRACK = Script(presence_lua.PRESENCE_PRELUDE + presence_lua.TRACK)
+UNTRACK = Script(presence_lua.PRESENCE_PRELUDE + presence_lua.UNTRACK)
+RELEASE = Script(presence_lua.PRESENCE_PRELUDE + presence_lua.RELEASE)
+LIST = Script(presence_lua.PRESENCE_PRELUDE + presence_lua.LIST)
+COUNT = Script(presence_lua.PRESENCE_PRELUDE + presence_lua.COUNT)
+SWEEP = Script(presence_lua.PRESENCE_PRELUDE + presence_lua.SWEEP)
+CLAIM = Script(presence_lua.CLAIM)
 
 #: Every script by SHA1: a reply of ``NOSCRIPT`` to an ``EVALSHA`` names what to load.
 BY_SHA: dict[str, Script] = {
-    script.sha: script for script in (PUSH, GROUP_SEND, POP, MEMBERS, STALE)
+    script.sha: script
+    for script in (
+        *(PUSH, GROUP_SEND, POP, MEMBERS, STALE),
+        *(TRACK, UNTRACK, RELEASE, LIST, COUNT, SWEEP, CLAIM),
+    )
 }
 
 

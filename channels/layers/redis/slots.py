@@ -11,6 +11,9 @@ and every key of bucket *i* starts with the bucket's hash tag::
     {<tag i>}<prefix>stats              the bucket's statistics hash
     {<tag i>}<prefix>group:<name>       a group, on the bucket of "group:<name>"
     {<tag i>}<prefix>alive:<process>    liveness, claims: on the bucket of their list
+    {<tag i>}<prefix>hygiene:...        the bucket's process registry; a process's
+                                        ownership index and reaping lease (:mod:`.hygiene`)
+    {<tag i>}<prefix>presence:<name>... a presence set, on the bucket of "presence:<name>"
 
 Everything one script call touches is thus in one slot, and a group send
 makes one PUSH call per bucket holding member lists (pushed concurrently,
@@ -43,6 +46,8 @@ _ALL_KEYS = frozenset({"EXISTS", "DEL", "UNLINK"})
 _FIRST_KEY = frozenset(
     {"LPOP", "LPUSH", "RPUSH", "SET", "PEXPIRE", "EXPIRE", "ZADD", "ZREM", "HMGET", "LLEN"}
     | {"LINDEX", "ZRANGE", "GET"}
+    | {"SADD", "SREM", "SMEMBERS", "ZCOUNT", "ZRANGEBYSCORE", "ZREMRANGEBYSCORE", "ZSCORE"}
+    | {"TTL", "PTTL"}
 )
 _NO_KEYS = frozenset({"CLIENT", "SCRIPT", "PING", "CONFIG", "ASKING", "INFO"})
 
