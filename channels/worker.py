@@ -16,6 +16,10 @@ is gone) is skipped, not run.
 ``async def`` consumers run on one event loop shared by the process, so a
 worker can have many of them waiting at once. Nothing a consumer does, and no
 hiccup of the layer, stops the worker; :meth:`Worker.stop` ends it gracefully.
+About once a second a receive loop also runs the layer's housekeeping
+(``maintain()``: reaping dead processes' group memberships and presence,
+sending presence diffs), so a deployment keeps its groups clean as long as
+any worker or interface server lives.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import asyncio
 import concurrent.futures
 import fnmatch
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -78,6 +83,9 @@ class Worker:
     receive_timeout = 1.0
     #: Longest pause between attempts to reach a layer that is down.
     max_reconnect_delay = 2.0
+    #: Seconds between two calls of the layer's ``maintain()`` (the layer does at
+    #: most one pass per its own ``maintain_interval``, whoever calls).
+    maintain_interval = 1.0
     #: Take the next message in the same round trip as a sync consumer's sends
     #: (only a worker that goes on to handle it may do so).
     poll_with_sends = True
@@ -121,6 +129,10 @@ class Worker:
         self.runner = self.runner_class(sender=type(self), message_retries=self.message_retries)
         self._poll = self._poll_channels  # bound once: it is asked after every sync consumer
         self.outage = OutageReport(logger, repr(getattr(channel_layer, "alias", channel_layer)))
+        # A layer that is not ours may have no housekeeping: then it is never due.
+        self._maintain: Callable[[], object] | None = getattr(channel_layer, "maintain", None)
+        self._maintain_due = 0.0 if self._maintain is not None else math.inf
+        self._maintaining = threading.Lock()  # one thread of the worker runs it at a time
 
     def apply_channel_filters(self, channels: Iterable[str]) -> list[str]:
         """Return the *channels* this worker's ``only``/``exclude`` globs let through, in order.
@@ -176,6 +188,8 @@ class Worker:
         # A message taken in the same round trip as the last consumer's sends.
         taken: tuple[str | None, Any] = (None, None)
         while True:
+            if time.monotonic() >= self._maintain_due:  # all the hot path pays for it
+                self.maintain()
             channel, content = taken
             taken = (None, None)
             if channel is None:
@@ -197,6 +211,25 @@ class Worker:
                     taken = self.handle(channel, content)
                 except Exception:  # a worker never dies of one message
                     logger.exception("Failed to handle a message on %s", channel)
+
+    def maintain(self) -> None:
+        """Run the layer's housekeeping now, unless another thread of the worker is at it.
+
+        The receive loops call it about once per :attr:`maintain_interval`
+        (an idle loop's receive returns within ``receive_timeout``). It never
+        raises: housekeeping that fails is tried again on the next tick, and
+        a layer that is down is reported by the receive loop.
+        """
+        maintain = self._maintain
+        if maintain is None or not self._maintaining.acquire(blocking=False):
+            return
+        try:
+            self._maintain_due = time.monotonic() + self.maintain_interval
+            maintain()
+        except Exception as exc:
+            logger.debug("The layer's housekeeping failed (%s); trying again", exc)
+        finally:
+            self._maintaining.release()
 
     # Handling one message ------------------------------------------------
 

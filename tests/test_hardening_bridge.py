@@ -301,6 +301,32 @@ def test_http_request_carries_the_time_after_which_no_one_waits(
     assert before + 2 <= answer["deadline"] <= answer["now"] + 2
 
 
+def test_a_finished_response_leaves_twisted_nothing_to_complain_of(deployments: Any) -> None:
+    """The flow control lets go of the request before its last part, not after daphne finished it.
+
+    Twisted logs "Producer was not unregistered" (at CRITICAL) for a request
+    finished with a producer still registered; two responses on one
+    keep-alive connection show the second is served normally too.
+    """
+    server: Deployment = deployments("daphne", ROUTING, daphne_flags=("-v", "2"))
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        for _ in range(2):
+            connection.request("GET", "/deadline/")
+            assert connection.getresponse().read().startswith(b"{")
+    finally:
+        connection.close()
+    daphne = server.processes[0]
+    wait_until(
+        lambda: "".join(daphne.output).count('"GET /deadline/" 200') == 2,
+        10,
+        "daphne did not log both requests",
+    )
+    output = "".join(daphne.output)
+    assert "Producer was not unregistered" not in output
+    assert "Exception inside application" not in output
+
+
 # 3. A client that does not read cannot grow the server ------------------------------
 
 

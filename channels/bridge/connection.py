@@ -3,6 +3,7 @@ and the flow control that keeps a slow client from growing the server."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,11 +36,23 @@ class Connection:
     ends. Subclasses take replies in :meth:`deliver` and the bridge's own
     events in :meth:`control`, both called from the dispatcher's loop.
 
+    A server that shuts down cancels its applications (daphne's
+    ``kill_all_applications``); a WebSocket's :meth:`serve` then says goodbye
+    to the client and the consumers, within :attr:`goodbye_timeout` (as it
+    does when the dispatcher's shutdown hook asks first), and :meth:`run`
+    ends normally rather than cancelled. It must: daphne waits for its
+    applications with one ``asyncio.gather``, which gives up on all of them
+    as soon as one ends with an exception, and would exit with the other
+    goodbyes still unsent.
+
     What goes to the client goes through :attr:`flow` (held while the client
     is behind, up to ``send_buffer_limit`` in memory) and, past that,
     :attr:`spool` (a temporary file, up to ``send_spool_limit``); past both
     the subclass's :meth:`overflowed` ends the connection.
     """
+
+    #: Seconds a connection may take to say goodbye when the server shuts down.
+    goodbye_timeout = 5.0
 
     def __init__(
         self,
@@ -65,19 +78,35 @@ class Connection:
         self.protocol = daphne.daphne_protocol(send)
         self.flow = SendFlow(settings.send_buffer_limit, self.overflowed)
         self.spool = SendSpool(settings.send_spool_limit)
+        self._unwatch: Callable[[], None] | None = None
 
     async def run(self) -> None:
         """Serve the connection, holding a reply channel for as long as it lasts."""
         self.reply_channel = self.dispatcher.register(self.deliver, self.control)
-        unwatch = daphne.watch_writes(self.protocol, self.flow)
+        self._unwatch = daphne.watch_writes(self.protocol, self.flow)
         try:
             await self.serve()
+        except asyncio.CancelledError:
+            # The server is shutting down, and what serve() had to say is said: end
+            # as finished (see the class docstring), so the server waits for the rest.
+            uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Python 3.11+
+            if uncancel is not None:
+                uncancel()
         finally:
             self.flow.stop()
             self.spool.close()
-            if unwatch is not None:
-                unwatch()
+            self.unwatch()
             self.dispatcher.forget(self.reply_channel)
+
+    def unwatch(self) -> None:
+        """Stop :attr:`flow` from watching the client's writes (idempotent).
+
+        An HTTP response unwatches before its last part: Twisted finishes the
+        request on it, and logs a failure for a producer still registered then.
+        """
+        unwatch, self._unwatch = self._unwatch, None
+        if unwatch is not None:
+            unwatch()
 
     async def serve(self) -> None:
         """Relay between the client and the channel layer until the connection ends."""

@@ -14,7 +14,9 @@ value; the caller then does what plain ASGI allows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -168,4 +170,32 @@ def abort_connection(protocol: object | None) -> bool:
     if not callable(abort):
         return False
     abort()
+    return True
+
+
+def before_server_shutdown(shutdown: Callable[[], Awaitable[None]]) -> bool:
+    """Have the Twisted reactor that runs this event loop (daphne's) await *shutdown* as it stops.
+
+    daphne's own shutdown cancels every application and waits for them, and
+    a cancelled connection says goodbye; but that step fails with a
+    ``KeyError`` whenever daphne tracks a connection without an application
+    (a request upgraded to a WebSocket in the last second, before its
+    cleanup pass), and then daphne cancels nothing and exits at once. So
+    the bridge also asks the reactor itself, which waits for what a
+    ``"before"`` shutdown trigger returns. Return False, having done
+    nothing, when no Twisted reactor drives the running loop (another
+    server: it cancels its applications, and they say goodbye then).
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    add_trigger = getattr(reactor, "addSystemEventTrigger", None)
+    if add_trigger is None or getattr(reactor, "_asyncioEventloop", None) is not (
+        asyncio.get_running_loop()
+    ):
+        return False
+    from twisted.internet.defer import Deferred
+
+    def stopping() -> Deferred[None]:
+        return Deferred.fromFuture(asyncio.ensure_future(shutdown()))
+
+    add_trigger("before", "shutdown", stopping)
     return True

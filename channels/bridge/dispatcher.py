@@ -4,7 +4,9 @@ Every reply channel of a process shares one process-specific prefix
 (``daphne.response.<random>!<random>``), so a single blocking receive on the
 prefix gets the replies of all the process's connections. A connection asks
 for its reply channel with :meth:`ReplyDispatcher.register` when it starts and
-gives it back with :meth:`ReplyDispatcher.forget` when it ends.
+gives it back with :meth:`ReplyDispatcher.forget` when it ends. While the
+loop runs, so does the process's :class:`~channels.bridge.upkeep.Upkeep`: the
+layer's housekeeping, and the release of closed sockets' presence.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import TypeVar
 from ..layers.names import new_process_channel
 from ..layers.outage import OutageReport
 from ..typing import ChannelLayer
+from . import daphne
 from .events import Control, ControlEvent, Deliver
+from .upkeep import Upkeep
 
 logger = logging.getLogger("channels.bridge")
 
@@ -39,7 +43,8 @@ class ReplyDispatcher:
     retries with a pause that doubles up to :attr:`max_retry_delay`. Should
     the loop itself ever fail, it is logged and started again: a process
     whose reply loop has stopped would keep sockets open that never hear
-    from a consumer again.
+    from a consumer again. The :attr:`upkeep` starts with the loop and stops
+    when the loop is cancelled.
     """
 
     #: Longest pause between attempts to read from a layer that is down.
@@ -59,6 +64,11 @@ class ReplyDispatcher:
         self.outage: OutageReport = getattr(layer, "outage", None) or OutageReport(
             logger, repr(getattr(layer, "alias", layer))
         )
+        #: The layer's housekeeping, run alongside the loop.
+        self.upkeep = Upkeep(layer)
+        #: Reply channel -> what says goodbye to its client and consumers at shutdown.
+        self._farewells: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._watching_shutdown = False
 
     def register(self, deliver: Deliver, control: Control) -> str:
         """Return a new reply channel whose replies go to *deliver*.
@@ -76,10 +86,13 @@ class ReplyDispatcher:
     def _start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
         self._task.add_done_callback(self._ended)
+        self.upkeep.start()
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         """Restart the loop if it failed while connections wait for replies."""
         if task.cancelled():
+            if self._task is task:
+                self.upkeep.stop()
             return
         exc = task.exception()
         if isinstance(exc, Exception):
@@ -94,6 +107,22 @@ class ReplyDispatcher:
         """Drop the reply channel *name*: later replies to it are discarded."""
         self.connections.pop(name, None)
         self._controls.pop(name, None)
+        self._farewells.pop(name, None)
+
+    def on_shutdown(self, name: str, farewell: Callable[[], Awaitable[None]]) -> None:
+        """Have *farewell* run when the server shuts down while *name* is registered."""
+        self._farewells[name] = farewell
+        if not self._watching_shutdown:
+            self._watching_shutdown = daphne.before_server_shutdown(self.shutdown)
+
+    async def shutdown(self) -> None:
+        """Have every connection say goodbye, all at once; return when they all have.
+
+        Each farewell is bounded by its connection's ``goodbye_timeout``.
+        """
+        farewells = list(self._farewells.values())
+        if farewells:
+            await asyncio.gather(*(farewell() for farewell in farewells), return_exceptions=True)
 
     async def _run(self) -> None:
         delay = self.first_retry_delay

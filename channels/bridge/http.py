@@ -261,11 +261,14 @@ class HttpConnection(Connection):
         if self.spools(size):
             self.spool.store(content)
             return partial(self._send_spooled, size, more), 0
-        event = {"type": "http.response.body", "body": content, "more_body": more}
-        return partial(self.send, event), size
+        return partial(self._send_body, content, more), size
 
     async def _send_spooled(self, size: int, more: bool) -> None:
-        body = self.spool.load(size)
+        await self._send_body(self.spool.load(size), more)
+
+    async def _send_body(self, body: bytes, more: bool = False) -> None:
+        if not more:
+            self.unwatch()  # before daphne finishes the request on it (see Connection.unwatch)
         await self.send({"type": "http.response.body", "body": body, "more_body": more})
 
     def abort(self) -> None:
@@ -301,4 +304,4 @@ class HttpConnection(Connection):
                 "headers": [[b"content-type", b"text/html; charset=utf-8"]],
             }
         )
-        await self.send({"type": "http.response.body", "body": body})
+        await self._send_body(body)

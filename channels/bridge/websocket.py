@@ -3,6 +3,11 @@
 Replies are written to the socket right in the dispatcher's loop: daphne's
 ``send`` never waits, so a hop through a per-connection task would only add
 latency and CPU to every frame.
+
+When the server shuts down, every open socket is closed with 1001 and its
+consumers get ``websocket.disconnect`` before the process exits
+(:meth:`WebSocketConnection.farewell`). Whenever a socket ends, its presence
+entries are released first (:class:`~channels.bridge.upkeep.Upkeep`).
 """
 
 from __future__ import annotations
@@ -84,6 +89,10 @@ class WebSocketConnection(Connection):
         self.offered: list[str] = [str(name) for name in scope.get("subprotocols") or ()]
         #: Resolved when the state moves to CLOSED, to wake :meth:`serve`.
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: The task reading the client's events, once ``websocket.connect`` is out.
+        self._client: asyncio.Task[None] | None = None
+        #: The goodbye said when the server shuts down (see :meth:`farewell`).
+        self._goodbye: asyncio.Task[None] | None = None
 
     def _finish(self) -> None:
         """Move to CLOSED, unless the socket is already there or past it."""
@@ -142,7 +151,8 @@ class WebSocketConnection(Connection):
             # As with a full queue: accept so the client sees 1011, not a bare 403.
             await self._refuse_open(1011)
             return
-        client = asyncio.ensure_future(self._client_events())
+        client = self._client = asyncio.ensure_future(self._client_events())
+        self.dispatcher.on_shutdown(self.reply_channel, self.farewell)
         deadline = None
         if handshake_timeout is not None:
             remaining = handshake_timeout - (asyncio.get_running_loop().time() - started)
@@ -152,13 +162,53 @@ class WebSocketConnection(Connection):
             # However the socket ended, consumers hear of it once, so they can
             # leave their groups: wait for the client's side of the close.
             await asyncio.wait({client}, timeout=self.close_timeout)
+        except asyncio.CancelledError:  # the server is shutting down (or gave up on us)
+            await self.farewell()
+            raise
         finally:
             if deadline is not None:
                 deadline.cancel()
             self._finish()
             client.cancel()
-            if self.state is not _DISCONNECTED:
+            if self._goodbye is not None:  # the server is stopping: the goodbye is the last word
+                await asyncio.shield(self._goodbye)
+            elif self.state is not _DISCONNECTED:
                 await self._send_disconnect(1006)
+
+    async def farewell(self) -> None:
+        """The server is shutting down: close the socket with 1001 and tell the consumers.
+
+        Called when the server cancels the connection (daphne's
+        ``kill_all_applications``) and by the dispatcher's own shutdown hook
+        (:meth:`ReplyDispatcher.shutdown`), whichever comes first; the
+        goodbye is said once, and each call returns when it has been.
+        """
+        if self._goodbye is None:
+            self._goodbye = asyncio.ensure_future(self._say_goodbye())
+        await asyncio.shield(self._goodbye)
+
+    async def _say_goodbye(self) -> None:
+        """Close the socket with 1001 and send ``websocket.disconnect``, within the goodbye timeout.
+
+        1001 ("going away") tells the client to reconnect, to another
+        server or to this one once it is back. The ``websocket.disconnect``
+        is sent (not queued) before this returns, so it is out before the
+        process exits and its layer removes the process's memberships.
+        """
+        client = self._client
+        if client is None:  # not connected yet: the consumers have heard nothing
+            return
+        if self.state is _DISCONNECTED:  # the client left first; its disconnect is on its way
+            await asyncio.wait({client}, timeout=self.goodbye_timeout)
+            return
+        client.cancel()
+        if self.state is _OPEN:
+            try:
+                await self._close(1001)
+            except Exception as exc:  # the server may already be past writing to it
+                logger.debug("Could not close %s with 1001 at shutdown (%s)", self.label, exc)
+        self._finish()
+        await self._send_disconnect(1001, self.goodbye_timeout)
 
     async def _refuse_open(self, code: int) -> None:
         """Accept, then close with *code*: the handshake itself can only be refused with 403."""
@@ -230,7 +280,15 @@ class WebSocketConnection(Connection):
         if passed_through or not daphne.send_close_frame(self.protocol, code):
             await self.send({"type": "websocket.close", "code": code})
 
-    async def _send_disconnect(self, code: int) -> None:
+    async def _send_disconnect(self, code: int, within: float | None = None) -> None:
+        """Release the socket's presence entries, then tell the consumers it has ended.
+
+        Released first, so a disconnect consumer finds them leaving (and one
+        that untracks them ends their grace). Consumers leave their groups
+        on the disconnect: it waits for room rather than being dropped, in
+        the process's backlog; or, given *within* (seconds, at shutdown),
+        here and now, for at most that long.
+        """
         self.state = _DISCONNECTED
         message: WebsocketDisconnect = {
             "reply_channel": self.reply_channel,
@@ -238,8 +296,23 @@ class WebSocketConnection(Connection):
             "code": code,
             "order": self.order + 1,
         }
-        # Consumers leave their groups here: wait for room rather than drop it.
-        await backlog_for(self.dispatcher).send("websocket.disconnect", {**message})
+        if within is None:
+            await self.dispatcher.upkeep.release(self.reply_channel)
+            await backlog_for(self.dispatcher).send("websocket.disconnect", {**message})
+            return
+        try:
+            await asyncio.wait_for(self._send_last(message, within), within)
+        except Exception as exc:  # timed out, full or down: the process exits regardless
+            logger.warning(
+                "Lost the websocket.disconnect of %s at shutdown (%s): its consumer will not "
+                "run; the layer still removes the socket's group memberships",
+                self.label,
+                exc or type(exc).__name__,
+            )
+
+    async def _send_last(self, message: WebsocketDisconnect, within: float) -> None:
+        await self.dispatcher.upkeep.release(self.reply_channel)
+        await asend_when_room(lambda: self.layer.asend("websocket.disconnect", {**message}), within)
 
     async def _reply(self, content: Reply) -> bool:
         """Relay one reply to the client; return False once the socket is finished."""
