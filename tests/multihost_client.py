@@ -95,10 +95,21 @@ def events(socket: ClientConnection, deadline: float) -> Any:
             return
 
 
+def online_after(event: dict[str, Any], online: set[str]) -> set[str]:
+    """Return who is online after *event*: the list a socket gets on connect, or a diff."""
+    if event.get("type") == "online":
+        return set(event["users"])
+    if "presence" in event:
+        return (online - set(event["leaves"])) | set(event["joins"])
+    return online
+
+
 def await_presence(socket: ClientConnection, count: int) -> None:
     """Return once the socket hears that *count* people are in its room."""
+    online: set[str] = set()
     for event in events(socket, time.monotonic() + TIMEOUT):
-        if event.get("type") == "presence" and event["count"] == count:
+        online = online_after(event, online)
+        if len(online) == count:
             return
     raise SystemExit(f"the room never had {count} people in it")
 
@@ -185,7 +196,7 @@ class Member:
         self.connection = -1  # index in record["connections"] of the open socket
         self.syncing = False
         self.sync_until = 0.0
-        self.present = 0  # the last presence count heard
+        self.online: set[str] = set()  # who is in the room, as last heard
         self.last_id = 0
         self.record: dict[str, Any] = {
             "sent": [], "unsent": 0, "connections": [], "failed_opens": 0, "received": [],
@@ -255,8 +266,8 @@ class Member:
                             [sender, n, event["id"], now, self.connection, self.syncing]
                         )
                         self.talk.heard(sender, n, self.user.name, now)
-            elif event.get("type") == "presence":
-                self.present = event["count"]
+            elif event.get("type") == "online" or "presence" in event:
+                self.online = online_after(event, self.online)
                 self.talk.changed()
             elif event.get("stream") == "rooms" and self.syncing:
                 self.syncing = False  # the last reply to "sync": catching up is over
@@ -361,7 +372,7 @@ def chatter(options: argparse.Namespace) -> None:
     for member in members:
         member.threads[0].start()
     try:
-        if not talk.wait(lambda: all(m.present >= len(members) for m in members), TIMEOUT):
+        if not talk.wait(lambda: all(len(m.online) >= len(members) for m in members), TIMEOUT):
             raise SystemExit(f"the room never had {len(members)} people in it")
         talk.talking.set()
         for member in members:

@@ -57,11 +57,13 @@ def stored_keys(server: RedisServer) -> set[bytes]:
     client = redis.Redis(host=server.host, port=server.port)
     try:
         # Not the stats, nor the record of which receiving processes are alive
-        # (asgi:alive:..., asgi:seen:...), which expires by itself.
+        # (asgi:alive:..., asgi:seen:..., their registry asgi:hygiene:...) and which
+        # sockets closed (asgi:presence-released:...), which expire by themselves.
+        housekeeping = (b"asgi:alive:", b"asgi:seen:", b"asgi:hygiene:", b"asgi:presence-released:")
         return {
             key
             for key in client.keys("asgi:*")
-            if key != b"asgi:stats" and not key.startswith((b"asgi:alive:", b"asgi:seen:"))
+            if key != b"asgi:stats" and not key.startswith(housekeeping)
         }
     finally:
         client.close()

@@ -268,7 +268,7 @@ def add_room(database: Path, slug: str) -> None:
     """Open room *slug* (as the room list's form would; no worker needs to be up)."""
     with contextlib.closing(sqlite3.connect(database)) as connection, connection:
         connection.execute(
-            "INSERT INTO chat_room (slug, title, presence_version) VALUES (?, ?, 0)",
+            "INSERT INTO chat_room (slug, title) VALUES (?, ?)",
             (slug, slug.title()),
         )
 

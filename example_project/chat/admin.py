@@ -2,22 +2,16 @@
 
 from django.contrib import admin
 
-from .models import ChatMessage, Presence, Room
+from .models import ChatMessage, Room
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     list_display = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
-    exclude = ["presence_version"]
 
 
 @admin.register(ChatMessage)
 class ChatMessageAdmin(admin.ModelAdmin):
     list_display = ["room", "user", "created", "text"]
     list_filter = ["room"]
-
-
-@admin.register(Presence)
-class PresenceAdmin(admin.ModelAdmin):
-    list_display = ["room", "user", "reply_channel", "connected"]

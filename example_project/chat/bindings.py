@@ -7,9 +7,7 @@ change, once it is committed, on the ``rooms`` stream to the group
 every open room page (``consumers.ws_connect``) is in that group, so their
 lists change without a reload.
 
-The stream is read-only: clients cannot change rooms through it. Presence
-updates (``QuerySet.update()`` of ``presence_version``) send no model
-signals, so joins and leaves do not go out as room changes.
+The stream is read-only: clients cannot change rooms through it.
 """
 
 from __future__ import annotations

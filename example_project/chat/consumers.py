@@ -4,15 +4,25 @@ The room page's socket (``/chat/<room>/``) speaks JSON events:
 
 * ``ws_connect`` (``websocket.connect``): only logged-in users on one of our
   own origins get in; the socket joins the room's group and the room list's
-  group, and everyone in the room hears the new "who is online" count.
+  group, is tracked in the room's :class:`~channels.Presence` under its
+  user's name, and gets the room's "who is online" list.
 * ``ws_receive`` (``websocket.receive``): a frame ``{"text": "..."}`` goes on
   the ``chat-messages`` channel with the room and the user. The page sends
   ``{"type": "sync", "after": <last message id>}`` each time its socket
   opens, the first time and after every reconnection, and gets back what it
-  missed: the messages after that id, who is online now, and the rooms.
+  missed: the messages after that id, and the rooms.
 * ``save_message`` (``chat-messages``): any worker saves it and broadcasts it
   to the room's group.
-* ``ws_disconnect`` (``websocket.disconnect``): leave the groups, update the count.
+* ``ws_disconnect`` (``websocket.disconnect``): leave the groups.
+
+Who is online is the room's presence, ``Presence(room.group_name,
+notify=True)``: the socket's page starts from the list it gets on connect,
+then the layer sends the room's group a diff, ``{"presence": "chat-<room>",
+"joins": {...}, "leaves": {...}}``, about once a second while people come
+and go. When a socket closes, the interface server releases its entry after
+a few seconds' grace (a reloading page does not flicker out and in), and
+when an interface server dies, any live process does, so nobody is left
+online by a lost disconnect.
 
 The room list's socket (``/``) is a :class:`RoomList` demultiplexer with
 one stream, ``rooms``, fed by :class:`~chat.bindings.RoomBinding`. Room
@@ -27,7 +37,7 @@ from urllib.parse import parse_qs
 
 from django.contrib.auth import get_user_model
 
-from channels import Channel, Group
+from channels import Channel, Group, Presence
 from channels.auth import channel_session_user, channel_session_user_from_http
 from channels.exceptions import DenyConnection
 from channels.generic.websockets import WebsocketDemultiplexer, WebsocketMultiplexer
@@ -35,7 +45,6 @@ from channels.message import Message
 from channels.security.websockets import allowed_hosts_only
 from channels.sessions import enforce_ordering
 
-from . import presence
 from .bindings import ROOM_LIST_GROUP, RoomBinding, room_list_snapshot
 from .models import ChatMessage, Room
 
@@ -47,6 +56,11 @@ CATCH_UP_LIMIT = 200
 
 def send_event(target: Channel | Group, event: dict) -> None:
     target.send({"text": json.dumps(event)})
+
+
+def who_is_online(room: Room) -> Presence:
+    """Return the room's presence: its sockets by username, diffs to the room's group."""
+    return Presence(room.group_name, notify=True)
 
 
 def _after_id(message) -> int | None:
@@ -72,8 +86,8 @@ def send_missed(reply_channel: Channel, room: Room, after: int) -> None:
 
 
 # enforce_ordering(slight=True) makes the disconnect of a socket wait for its
-# connect, even on another worker: the connect's presence row is then always
-# there for the disconnect to remove.
+# connect, even on another worker: the connect's group adds then always come
+# before the disconnect's discards.
 @enforce_ordering(slight=True)
 @allowed_hosts_only
 @channel_session_user_from_http
@@ -90,9 +104,12 @@ def ws_connect(message, room):
     after = _after_id(message)
     if after is not None:
         send_missed(message.reply_channel, room, after)
-    send_event(
-        Group(room.group_name), presence.join(room, message.user, message.reply_channel.name)
-    )
+    # Read the list once the socket is in the room's group: every change from
+    # then on reaches the page as a diff, and every earlier one is in the list.
+    online = who_is_online(room)
+    username = message.user.get_username()
+    online.track(message.reply_channel, key=username, meta={"name": username})
+    send_event(message.reply_channel, {"type": "online", "users": online.list()})
 
 
 @channel_session_user
@@ -117,12 +134,11 @@ def ws_receive(message, room):
 
 
 def sync(reply_channel: Channel, slug: str, after: int) -> None:
-    """Bring a (re)connected room page up to date: messages, who is online, the rooms."""
+    """Bring a (re)connected room page up to date: the messages it missed, the rooms."""
     room = Room.objects.filter(slug=slug).first()
     if room is None:
         return
     send_missed(reply_channel, room, after)
-    send_event(reply_channel, presence.current(room))
     WebsocketMultiplexer(RoomBinding.stream, reply_channel).send(room_list_snapshot())
 
 
@@ -139,12 +155,9 @@ def save_message(message):
 @channel_session_user
 def ws_disconnect(message, room):
     Group(ROOM_LIST_GROUP).discard(message.reply_channel)
-    left = presence.leave(message.reply_channel.name)
-    if left is None:
-        return  # it never got in
-    room, event = left
-    Group(room.group_name).discard(message.reply_channel)
-    send_event(Group(room.group_name), event)
+    Group(Room.group_name_of(room)).discard(message.reply_channel)
+    # Nothing to untrack: the interface server has released the socket's
+    # presence, which leaves the list once the grace period is over.
 
 
 class RoomList(WebsocketDemultiplexer):

@@ -3,12 +3,10 @@ from django.db import models
 
 
 class Room(models.Model):
-    """A chat room; its slug is in the URL, and names its group ``chat-<slug>``."""
+    """A chat room; its slug is in the URL, and names its group and presence ``chat-<slug>``."""
 
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=100)
-    #: Bumped with every join and leave, so clients can drop stale counts.
-    presence_version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["title"]
@@ -18,7 +16,12 @@ class Room(models.Model):
 
     @property
     def group_name(self) -> str:
-        return f"chat-{self.slug}"
+        return self.group_name_of(self.slug)
+
+    @staticmethod
+    def group_name_of(slug: str) -> str:
+        """Return the group (and presence) name of the room *slug*, even once it is gone."""
+        return f"chat-{slug}"
 
 
 class ChatMessage(models.Model):
@@ -42,15 +45,3 @@ class ChatMessage(models.Model):
             "text": self.text,
             "created": self.created.isoformat(),
         }
-
-
-class Presence(models.Model):
-    """One open socket in a room; a user with two tabs open has two."""
-
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="presences")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    reply_channel = models.CharField(max_length=200, unique=True)
-    connected = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.room}"

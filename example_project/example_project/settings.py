@@ -76,7 +76,7 @@ TEMPLATES = [
 # One SQLite file shared by every process (daphne does not touch it; the
 # workers do). The timeout lets concurrent workers wait for each other's
 # writes instead of failing with "database is locked". A transaction that reads
-# before it writes (chat.presence does) can still fail half-way when another
+# before it writes can still fail half-way when another
 # worker writes first, because SQLite will not wait to upgrade a read lock;
 # IMMEDIATE transactions take the write lock when they begin, so they never
 # do. Django has the option from 5.1; on 4.2 run one worker process, or use

@@ -217,13 +217,24 @@ def next_event(
         seen.append(event)
 
 
-def presence(count: int, users: list[str], newer_than: int = 0) -> Callable[[dict[str, Any]], bool]:
-    """Match a "who is online" event; older versions may arrive late, so skip them."""
-    return lambda event: (
-        event.get("type") == "presence"
-        and event["version"] > newer_than
-        and (event["count"], event["users"]) == (count, users)
-    )
+def online(*users: str) -> Callable[[dict[str, Any]], bool]:
+    """Match the "who is online" list a room's socket gets on connect, if it lists *users*."""
+    return lambda event: event.get("type") == "online" and sorted(event["users"]) == sorted(users)
+
+
+def is_diff(event: dict[str, Any]) -> bool:
+    """Whether *event* is a presence diff frame (``{"presence", "joins", "leaves"}``)."""
+    return "presence" in event
+
+
+def joined(user: str) -> Callable[[dict[str, Any]], bool]:
+    """Match a presence diff in which *user* came online."""
+    return lambda event: is_diff(event) and user in event["joins"]
+
+
+def left(user: str) -> Callable[[dict[str, Any]], bool]:
+    """Match a presence diff in which *user* went offline."""
+    return lambda event: is_diff(event) and user in event["leaves"]
 
 
 def chat_message(user: str, text: str) -> Callable[[dict[str, Any]], bool]:

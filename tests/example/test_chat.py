@@ -10,10 +10,13 @@ from websockets.exceptions import InvalidStatus
 from tests.example.support import (
     Browser,
     chat_message,
+    is_diff,
     is_snapshot,
+    joined,
+    left,
     next_event,
     on_rooms_stream,
-    presence,
+    online,
     room_titles,
     run_example,
 )
@@ -36,12 +39,14 @@ def test_chat(example):
     carol.login("carol")
 
     with alice.websocket("lobby") as alice_ws, carol.websocket("random") as carol_ws:
-        next_event(alice_ws, presence(1, ["alice"]))
-        next_event(carol_ws, presence(1, ["carol"]))
+        next_event(alice_ws, online("alice"))
+        next_event(carol_ws, online("carol"))
         with bob.websocket("lobby") as bob_ws:
-            # Everyone in the lobby hears that both are online.
-            both = next_event(alice_ws, presence(2, ["alice", "bob"]))
-            next_event(bob_ws, presence(2, ["alice", "bob"]))
+            # bob's socket starts from the list; the lobby's group hears that he came.
+            next_event(bob_ws, online("alice", "bob"))
+            diff = next_event(alice_ws, joined("bob"))
+            assert diff["presence"] == "chat-lobby"
+            assert diff["joins"]["bob"] == [{"name": "bob"}]
 
             alice_ws.send(json.dumps({"text": "hello from alice"}))
             sent = next_event(bob_ws, chat_message("alice", "hello from alice"))
@@ -51,8 +56,9 @@ def test_chat(example):
             carol_ws.send(json.dumps({"text": "anyone here?"}))
             assert next_event(carol_ws, is_message)["text"] == "anyone here?"
 
-        # bob left: the lobby's count goes down.
-        next_event(alice_ws, presence(1, ["alice"], newer_than=both["version"]))
+        # bob left: once the grace period is over, the lobby hears it.
+        diff = next_event(alice_ws, left("bob"))
+        assert diff["leaves"]["bob"] == [{"name": "bob"}]
 
         # A socket opened with ?after=0 catches up on what the room said.
         with bob.websocket("lobby", after=0) as late_ws:
@@ -85,13 +91,13 @@ def test_sockets_need_a_login_and_our_origin(example):
     assert url.startswith(example.url + "/accounts/login/")
 
 
-def test_a_page_that_syncs_gets_what_it_missed_who_is_online_and_the_rooms(example):
+def test_a_page_that_syncs_gets_what_it_missed_and_the_rooms(example):
     """The page sends {"type": "sync"} each time its socket opens, and is brought up to date."""
     alice, bob = Browser(example), Browser(example)
     alice.login("alice")
     bob.login("bob")
     with alice.websocket("lobby") as alice_ws:
-        next_event(alice_ws, presence(1, ["alice"]))
+        next_event(alice_ws, online("alice"))
         # One at a time: workers save a socket's frames concurrently.
         sent = []
         for text in ("one", "two", "three"):
@@ -101,14 +107,33 @@ def test_a_page_that_syncs_gets_what_it_missed_who_is_online_and_the_rooms(examp
 
         # The bridge reconnects to the URL it was given, so the page asks in a frame.
         with bob.websocket("lobby", after=None) as bob_ws:
-            joined = next_event(bob_ws, presence(2, ["alice", "bob"]))
+            next_event(bob_ws, online("alice", "bob"))
             bob_ws.send(json.dumps({"type": "sync", "after": first["id"]}))
             caught_up = [next_event(bob_ws, is_message)["text"] for _ in range(2)]
             assert caught_up == ["two", "three"]
-            now = next_event(bob_ws, lambda event: event.get("type") == "presence")
-            assert (now["count"], now["users"]) == (2, ["alice", "bob"])
-            assert now["version"] >= joined["version"]  # the current count, not a new one
             assert room_titles(next_event(bob_ws, is_snapshot)) == ["Lobby", "Random"]
+
+
+def test_a_socket_that_reconnects_within_the_grace_period_is_not_seen_to_leave(example):
+    """A reload closes the socket and opens another: the room hears one leave, at the end."""
+    alice, bob = Browser(example), Browser(example)
+    alice.login("alice")
+    bob.login("bob")
+    with alice.websocket("lobby") as alice_ws:
+        next_event(alice_ws, online("alice"))
+        with bob.websocket("lobby") as bob_ws:
+            next_event(alice_ws, joined("bob"))
+        # Closed, and open again well within presence_grace (5 s): still online.
+        with bob.websocket("lobby") as bob_ws:
+            next_event(bob_ws, online("alice", "bob"))
+            # A second tab: bob is still one name, and alice hears nothing of it.
+            with bob.websocket("lobby") as second_tab:
+                next_event(second_tab, online("alice", "bob"))
+        # Gone for good: the first diff alice hears since bob came is that he left.
+        diff = next_event(alice_ws, is_diff)
+        assert (diff["joins"], list(diff["leaves"])) == ({}, ["bob"])
+        assert diff["leaves"]["bob"]
+        assert all(meta == {"name": "bob"} for meta in diff["leaves"]["bob"])
 
 
 def test_room_lists_follow_rooms_created_renamed_and_deleted(example):
@@ -118,7 +143,7 @@ def test_room_lists_follow_rooms_created_renamed_and_deleted(example):
     bob.login("bob")
     with bob.websocket(None) as rooms_ws, bob.websocket("lobby") as lobby_ws:
         assert room_titles(next_event(rooms_ws, is_snapshot)) == ["Lobby", "Random"]
-        next_event(lobby_ws, presence(1, ["bob"]))
+        next_event(lobby_ws, online("bob"))
 
         # Opened with the room list's form...
         status, url, _ = alice.post("/", {"title": "Design Review"})

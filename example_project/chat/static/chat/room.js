@@ -1,7 +1,8 @@
 // The room page: one socket on the room's own URL, through channels.WebSocketBridge.
 //
-// Frames without a "stream" are chat events (message, presence); frames on the
-// "rooms" stream are RoomBinding's changes to the rooms in the sidebar.
+// Frames without a "stream" are chat events (message, online) and the room's
+// presence diffs; frames on the "rooms" stream are RoomBinding's changes to the
+// rooms in the sidebar.
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -12,7 +13,13 @@
   const button = document.getElementById("send-button");
   const path = `/chat/${encodeURIComponent(config.room)}/`;
   let lastId = config.lastId;
-  let presenceVersion = 0;
+  // Who is online: {username: [meta of each of their sockets]}. Each time the
+  // socket opens, the server sends the whole list ("online"); the room's
+  // presence diffs ({presence, joins, leaves}) then keep it up to date.
+  let online = {};
+  // Diffs that came before this connection's list (null once it has come):
+  // they may be newer than the list, so they are applied after it.
+  let early = null;
   let connected = false;
   let roomGone = false;
 
@@ -61,23 +68,27 @@
     }
   }
 
-  function showPresence(event) {
-    // Workers broadcast these concurrently: only a newer version counts.
-    if (event.version <= presenceVersion) {
-      return;
-    }
-    presenceVersion = event.version;
-    document.getElementById("online-count").textContent = event.count;
+  function showOnline() {
+    const users = Object.keys(online).sort();
+    document.getElementById("online-count").textContent = users.length;
     const people = document.getElementById("online-users");
     people.replaceChildren(
-      ...event.users.map((user) => {
+      ...users.map((user) => {
         const item = document.createElement("li");
         const name = document.createElement("span");
-        name.textContent = user === config.user ? `${user} (you)` : user;
+        const shown = online[user][0].name;
+        name.textContent = user === config.user ? `${shown} (you)` : shown;
         item.append(chat.avatar(user), name);
         return item;
       }),
     );
+  }
+
+  function applyDiff(diff) {
+    for (const user of Object.keys(diff.leaves)) {
+      delete online[user];
+    }
+    Object.assign(online, diff.joins);
   }
 
   function showRoom(room) {
@@ -103,14 +114,25 @@
   bridge.listen((event) => {
     if (event.type === "message") {
       showMessage(event);
-    } else if (event.type === "presence") {
-      showPresence(event);
+    } else if (event.type === "online") {
+      online = event.users;
+      (early || []).forEach(applyDiff);
+      early = null;
+      showOnline();
+    } else if (event.presence !== undefined) {
+      if (early) {
+        early.push(event);
+      } else {
+        applyDiff(event);
+        showOnline();
+      }
     }
   });
   bridge.demultiplex("rooms", (payload) => rooms.apply(payload));
   chat.trackConnection(bridge, document.getElementById("connection"));
   bridge.on("open", () => {
     connected = true;
+    early = [];
     updateComposer();
     // The first time and after every reconnection: what did we miss?
     bridge.send({ type: "sync", after: lastId });
@@ -129,8 +151,8 @@
     }
   });
 
-  // Leaving the page closes the socket, so the room's count goes down at once
-  // (a page kept in the back/forward cache would otherwise stay "online").
+  // Leaving the page closes the socket, so the others see us leave a few seconds
+  // later (a page kept in the back/forward cache would otherwise stay "online").
   window.addEventListener("pagehide", () => bridge.close());
   window.addEventListener("pageshow", (show) => {
     if (show.persisted && !roomGone) {
