@@ -18,7 +18,10 @@ Scenarios (``--only`` takes these names, repeatable):
   daphne, the runworkers and Redis, before and after), against Channels 4 and 1.1.8;
 * ``cluster``: fan-out to 1000 members on 10 interface-server prefixes and layer
   round trips on a 3-master Redis Cluster it starts, against the one Redis
-  (``benchmarks.cluster``).
+  (``benchmarks.cluster``);
+* ``hygiene``: fan-out to a group of 500 dead + 200 live members before and
+  after the reaper removes the dead, the reap itself, and the hot paths it
+  touches (``benchmarks.hygiene``; no baseline checkout here).
 
 One throwaway Redis serves everything; each deployment is started for its
 scenario and stopped after it. Prints one table (scenario x implementation,
@@ -39,11 +42,22 @@ from typing import Any
 
 import redis
 
-from benchmarks import _classic, _harness, _support, cluster, http, idle, layers, report, websocket
+from benchmarks import (
+    _classic,
+    _harness,
+    _support,
+    cluster,
+    http,
+    hygiene,
+    idle,
+    layers,
+    report,
+    websocket,
+)
 from benchmarks.report import Column, Row
 from benchmarks.targets import chart, target_lines, targets
 
-SCENARIOS = ("layers", "http", "websocket", "idle", "cluster")
+SCENARIOS = ("layers", "http", "websocket", "idle", "cluster", "hygiene")
 C4 = "Channels 4"
 C1 = "Channels 1.1.8"
 
@@ -181,12 +195,20 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
     return cluster.run_all(ctx.url, ctx.probe, settings)
 
 
+def run_hygiene(ctx: Context) -> dict[str, Any]:
+    log("== hygiene: fan-out past 500 dead members, the reap, the hot paths")
+    quick = ctx.durations == Durations.quick()
+    settings = hygiene.Settings.quick() if quick else hygiene.Settings()
+    return hygiene.run_all(ctx.url, ctx.probe, settings)
+
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "layers": run_layers,
     "http": run_http,
     "websocket": run_websocket,
     "idle": run_idle,
     "cluster": run_cluster,
+    "hygiene": run_hygiene,
 }
 
 
@@ -273,6 +295,7 @@ def combine(parts: dict[str, dict[str, Any]]) -> list[Row]:
     ]
     end_to_end += [_end_to_end_line(IDLE_NAME, row) for row in _results(parts, "idle")]
     end_to_end += cluster.suite_lines(_results(parts, "cluster"))
+    end_to_end += hygiene.suite_lines(_results(parts, "hygiene"))
     for name, reference in SUITE_RATIOS.items():
         report.add_ratios(end_to_end, name, lambda row, reference=reference: reference)
     order = {name: index for index, name in enumerate(SCENARIO_ORDER)}
@@ -342,7 +365,7 @@ def run_scenarios(
 ) -> dict[str, dict[str, Any]]:
     """Run each chosen scenario; a scenario that raises is noted in *failures*."""
     parts: dict[str, dict[str, Any]] = {}
-    if any(name not in ("layers", "cluster") for name in chosen):
+    if any(name not in ("layers", "cluster", "hygiene") for name in chosen):
         prepare_anchors(ctx)
     for name in chosen:
         begun = time.perf_counter()

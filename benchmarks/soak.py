@@ -194,8 +194,12 @@ def run_soak(
         client = redis.Redis.from_url(redis_server.url)
         keys: list[str] = []
 
-        # The processes still running say so (<prefix>alive:/seen:, which expire by themselves).
-        liveness = (prefix + "alive:", prefix + "seen:")
+        # The processes still running say so (<prefix>alive:/seen:, their registry
+        # hygiene:), and closed sockets are remembered as released a while
+        # (presence-released:): all expire by themselves.
+        liveness = tuple(
+            prefix + name for name in ("alive:", "seen:", "hygiene:", "presence-released:")
+        )
 
         def keys_gone() -> bool:
             found = (k.decode() for k in client.scan_iter(match=prefix + "*"))
