@@ -20,6 +20,11 @@ About once a second a receive loop also runs the layer's housekeeping
 (``maintain()``: reaping dead processes' group memberships and presence,
 sending presence diffs), so a deployment keeps its groups clean as long as
 any worker or interface server lives.
+
+A stop loses nothing taken: each loop ends after the message in hand (one
+taken with a consumer's sends included), and :meth:`Worker.run` returns once
+every consumer has finished, or after :attr:`Worker.stop_timeout` with what it
+cut short. A :class:`~channels.recycle.Recycler` stops it the same way.
 """
 
 from __future__ import annotations
@@ -32,22 +37,36 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .layers.names import stats_name
 from .layers.outage import OutageReport, check_layer
 from .message import Message
+from .recycle import Recycler
 from .routing import Router
 from .runner import Runner, Taken, consumer_name, is_async_consumer, keeps_sends
 from .signals import worker_ready
 
-__all__ = ["Worker", "consumer_name", "filter_channels", "keeps_sends"]
+__all__ = ["RunningConsumer", "Worker", "consumer_name", "filter_channels", "keeps_sends"]
 
 logger = logging.getLogger("channels.worker")
 
 Callback = Callable[[str, Message, Any], None]
 #: A routed message: the message, its consumer and the consumer's keyword arguments.
 Routed = tuple[Message, Any, dict[str, Any]]
+
+
+class RunningConsumer(NamedTuple):
+    """A consumer at work: what a stop waits for, and names if it cuts it short."""
+
+    channel: str
+    consumer: Any
+    #: ``time.monotonic()`` when it started.
+    since: float
+
+    def describe(self) -> str:
+        took = time.monotonic() - self.since
+        return f"{consumer_name(self.consumer)} on {self.channel} (running for {took:.1f} s)"
 
 
 def filter_channels(
@@ -89,6 +108,8 @@ class Worker:
     #: Take the next message in the same round trip as a sync consumer's sends
     #: (only a worker that goes on to handle it may do so).
     poll_with_sends = True
+    #: Seconds :meth:`run` waits, once stopped, for running consumers (None: no limit).
+    stop_timeout: float | None = None
 
     #: False for a worker that is handed its messages (the test client's) and
     #: never listens, so it may serve a routing with no channels.
@@ -103,9 +124,16 @@ class Worker:
         exclude_channels: Iterable[str] | None = None,
         threads: int = 1,
         callback: Callback | None = None,
+        recycler: Recycler | None = None,
+        stop_timeout: float | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError("a worker needs at least one thread")
+        if stop_timeout is not None and not stop_timeout > 0:
+            raise ValueError(f"stop_timeout must be seconds > 0, or None, not {stop_timeout!r}")
+        if stop_timeout is not None:
+            self.stop_timeout = stop_timeout
         self.channel_layer = channel_layer
         # The layer's routing with the default consumers, unless told otherwise.
         self.router = router if router is not None else Router(channel_layer.resolve_routing())
@@ -119,13 +147,20 @@ class Worker:
             )
         self.threads = threads
         self.callback = callback
+        #: Says when to stop for a fresh process (see :mod:`channels.recycle`).
+        self.recycler = recycler
+        #: Called once when the worker can take messages (see :meth:`mark_ready`).
+        self.on_ready = on_ready
+        self._ready = False
+        self._ready_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._stop_reason: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
-        self._async_pending: set[concurrent.futures.Future[None]] = set()
-        # Idents of the threads running a sync consumer now (set ops are atomic).
-        self._busy: set[int] = set()
+        self._async_pending: dict[concurrent.futures.Future[None], RunningConsumer] = {}
+        # By ident, the threads running a sync consumer now (one dict op each: atomic).
+        self._busy: dict[int, RunningConsumer] = {}
         self.runner = self.runner_class(sender=type(self), message_retries=self.message_retries)
         self._poll = self._poll_channels  # bound once: it is asked after every sync consumer
         self.outage = OutageReport(logger, repr(getattr(channel_layer, "alias", channel_layer)))
@@ -143,26 +178,52 @@ class Worker:
 
     # Running and stopping ------------------------------------------------
 
-    def run(self) -> None:
-        """Receive and consume until :meth:`stop`; then let running consumers finish."""
-        extra = [
-            threading.Thread(target=self._receive_loop, name=f"channels-worker-{n}", daemon=True)
-            for n in range(1, self.threads)
+    def run(self) -> list[RunningConsumer]:
+        """Receive and consume until :meth:`stop`; then let running consumers finish.
+
+        The receive loops run on threads of their own; the calling thread
+        waits, so it stays free for signal handlers and can give up on a
+        consumer that never returns. Return the consumers still running when
+        :attr:`stop_timeout` ran out, each logged as cut short (empty after a
+        clean stop). Their threads are daemons: the caller should exit soon.
+        """
+        loops = [
+            threading.Thread(target=self._serve, name=f"channels-worker-{n}", daemon=True)
+            for n in range(1, self.threads + 1)
         ]
-        for thread in extra:
+        for thread in loops:
             thread.start()
-        self._receive_loop()
-        for thread in extra:
-            thread.join()
-        concurrent.futures.wait(list(self._async_pending))
-        if self._loop is not None:
+        # In slices: a signal handler runs in this thread between two of them at the latest.
+        while not self._stopping.wait(self.receive_timeout):
+            pass
+        timeout = self.stop_timeout
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:  # of the stop timeout
+            return None if timeout is None else max(0.0, deadline - time.monotonic())
+
+        for thread in loops:
+            thread.join(left())
+        if not any(thread.is_alive() for thread in loops):  # no loop schedules any more
+            concurrent.futures.wait(list(self._async_pending), left())
+        cut = self.running()
+        for running in cut:
+            logger.error(
+                "Cut short by the %g s stop timeout: %s; its message is not put back",
+                timeout,
+                running.describe(),
+            )
+        if not cut and self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._loop_thread is not None:
                 self._loop_thread.join()
             self._loop.close()
+        return cut
 
-    def stop(self) -> None:
-        """Ask every receive loop to stop after the message it is handling."""
+    def stop(self, reason: str | None = None) -> None:
+        """Ask every receive loop to stop after the message in hand; keep the first *reason*."""
+        if not self._stopping.is_set():
+            self._stop_reason = reason
         self._stopping.set()
 
     @property
@@ -170,9 +231,43 @@ class Worker:
         return self._stopping.is_set()
 
     @property
+    def stop_reason(self) -> str | None:
+        """Why the worker was stopped, if it was given."""
+        return self._stop_reason
+
+    @property
     def running_consumers(self) -> int:
         """How many consumers are running now (what a graceful stop waits for)."""
         return len(self._busy) + len(self._async_pending)
+
+    def running(self) -> list[RunningConsumer]:
+        """The consumers running now, sync and async, oldest first."""
+        # Copies first (done in one step): other threads add and remove meanwhile.
+        pending = [run for future, run in list(self._async_pending.items()) if not future.done()]
+        return sorted([*self._busy.values(), *pending], key=lambda run: run.since)
+
+    def mark_ready(self) -> None:
+        """Note that the worker can take messages, and call :attr:`on_ready` the first time.
+
+        ``runworker`` calls it once its layer check answered; the receive
+        loop calls it after its first receive that works, for a worker that
+        started while the layer was down.
+        """
+        with self._ready_lock:
+            if self._ready:
+                return
+            self._ready = True
+        if self.on_ready is not None:
+            self.on_ready()
+
+    def _recycle(self, reason: str | None) -> bool:
+        """Stop for a fresh process if *reason* says so (once); return whether it did."""
+        if reason is None:
+            return False
+        if not self._stopping.is_set():
+            logger.info("Recycling: %s; stopping once the running consumers finish", reason)
+            self.stop(f"recycling: {reason}")
+        return True
 
     def check_layer(self) -> bool:
         """Make one harmless call to the layer, reporting a failure as the receive loop would.
@@ -182,8 +277,17 @@ class Worker:
         """
         return check_layer(self.channel_layer, self.outage, self.max_reconnect_delay)
 
+    def _serve(self) -> None:
+        """Run one receive loop; if it dies (a consumer's ``SystemExit``), stop the worker."""
+        try:
+            self._receive_loop()
+        except BaseException:
+            logger.exception("A receive loop of the worker died; stopping the worker")
+            self.stop("a receive loop died")
+
     def _receive_loop(self) -> None:
         worker_ready.send(sender=type(self), worker=self)
+        recycler = self.recycler
         delay = 0.1
         # A message taken in the same round trip as the last consumer's sends.
         taken: tuple[str | None, Any] = (None, None)
@@ -206,11 +310,18 @@ class Worker:
                     continue
                 delay = 0.1
                 self.outage.succeeded()
+                if not self._ready:
+                    self.mark_ready()
             if channel is not None:
+                if recycler is not None:
+                    self._recycle(recycler.took_one())  # this one is handled all the same
                 try:
                     taken = self.handle(channel, content)
                 except Exception:  # a worker never dies of one message
                     logger.exception("Failed to handle a message on %s", channel)
+                # A next message taken with the sends was checked for before they went.
+                if recycler is not None and taken[0] is None and not self._stopping.is_set():
+                    self._recycle(recycler.finished_one())
 
     def maintain(self) -> None:
         """Run the layer's housekeeping now, unless another thread of the worker is at it.
@@ -256,19 +367,20 @@ class Worker:
         message, consumer, kwargs = routed
         if self.callback is not None:
             self.callback(channel, message, consumer)
+        running = RunningConsumer(channel, consumer, time.monotonic())
         if is_async_consumer(consumer):
             future = asyncio.run_coroutine_threadsafe(
                 self.runner.arun(consumer, message, kwargs), self._event_loop()
             )
-            self._async_pending.add(future)
+            self._async_pending[future] = running
             future.add_done_callback(self._async_done)
             return None, None
         thread = threading.get_ident()
-        self._busy.add(thread)
+        self._busy[thread] = running
         try:
             return self.runner.run(consumer, message, kwargs, self._poll)
         finally:
-            self._busy.discard(thread)
+            del self._busy[thread]
 
     def skips_request(self, content: dict[str, Any]) -> bool:
         """Return True (and say so) if no one waits for the answer to this ``http.request``.
@@ -303,13 +415,18 @@ class Worker:
         return gone
 
     def _async_done(self, future: concurrent.futures.Future[None]) -> None:
-        self._async_pending.discard(future)
+        self._async_pending.pop(future, None)
         if not future.cancelled() and future.exception() is not None:
             logger.error("Failed to handle a message", exc_info=future.exception())
+        if self.recycler is not None and not self._stopping.is_set():
+            self._recycle(self.recycler.finished_one())
 
     def _poll_channels(self) -> list[str] | None:
         """Where a sync consumer's sends may take the next message from (None: nowhere)."""
         if self._stopping.is_set() or not self.poll_with_sends:
+            return None
+        # A worker that is over its memory limit takes nothing more with the sends.
+        if self.recycler is not None and self._recycle(self.recycler.finished_one()):
             return None
         return self.channels
 

@@ -1,9 +1,15 @@
-"""The delay server: store ``asgi.delay`` messages, send each when it is due."""
+"""The delay server: store ``asgi.delay`` messages, send each when it is due.
+
+It stops between two steps (a stored batch, a sent message), so nothing it
+took is lost, and it says once that it is ready (:meth:`DelayServer.mark_ready`):
+when its layer check at start answered, or at the first step that works.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +19,7 @@ from django.utils import timezone
 
 from ..exceptions import ChannelFull
 from ..layers.names import require_valid_channel_name
-from ..layers.outage import OutageReport
+from ..layers.outage import OutageReport, check_layer
 from .models import DelayedMessage
 
 logger = logging.getLogger("channels.delay")
@@ -32,14 +38,29 @@ class DelayServer:
     max_failure_pause = 5.0
     app_label = "channels_delay"
 
-    def __init__(self, channel_layer: Any) -> None:
+    def __init__(self, channel_layer: Any, *, on_ready: Callable[[], None] | None = None) -> None:
         self.channel_layer = channel_layer
         self._stopping = threading.Event()
         #: Says once that the layer is down (or misconfigured), and once that it is back.
         self.outage = OutageReport(logger, repr(getattr(channel_layer, "alias", channel_layer)))
+        #: Called once when the server can take messages (see :meth:`mark_ready`).
+        self.on_ready = on_ready
+        self._ready = False
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def check_layer(self) -> bool:
+        """Make one harmless call to the layer, reporting a failure; return whether it answered."""
+        return check_layer(self.channel_layer, self.outage, self.max_wait)
+
+    def mark_ready(self) -> None:
+        """Note that the server can take messages, and call :attr:`on_ready` the first time."""
+        if self._ready:
+            return
+        self._ready = True
+        if self.on_ready is not None:
+            self.on_ready()
 
     def run(self) -> None:
         failures = 0
@@ -58,6 +79,8 @@ class DelayServer:
                 self._stopping.wait(min(self.max_failure_pause, 0.1 * 2 ** min(failures, 6)))
                 continue
             self.outage.succeeded()
+            if not self._ready:
+                self.mark_ready()
             if failures:
                 logger.warning("The delay server works again after %d failed steps", failures)
                 failures = 0

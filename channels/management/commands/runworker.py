@@ -5,12 +5,21 @@ routing that cannot be imported) end it at once with the fix. A layer that
 is down or misconfigured at run time is reported once and retried until it
 works. ``--autoreload`` restarts it when the project's code changes, as
 ``runserver`` does.
+
+``SIGTERM`` or ``SIGINT`` stops it gracefully: every message it took is
+finished, and it exits with status 0, or, if consumers are still running
+after ``--stop-timeout``, logs them and exits with status 1 at once.
+``--max-messages`` and ``--max-memory`` stop it the same way for a fresh
+process (:mod:`channels.recycle`); ``--ready-file`` tells an orchestrator it
+is ready (:mod:`channels.readiness`). See the operations guide.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 from types import FrameType
 from typing import Any
 
@@ -23,6 +32,8 @@ from channels.exceptions import InvalidChannelLayerError, RoutingImportError
 from channels.layers.names import stats_name
 from channels.logs import use_default_logging
 from channels.message import Message
+from channels.readiness import Readiness
+from channels.recycle import Recycler
 from channels.signals import worker_process_ready
 from channels.worker import Worker, consumer_name
 
@@ -33,6 +44,10 @@ class Command(BaseCommand):
     help = "Run a worker: consume messages from the channel layer with the routed consumers."
 
     worker_class = Worker
+    #: Seconds a stopping worker waits for its running consumers, unless told otherwise.
+    default_stop_timeout = 30.0
+    #: Exit status of a stop that had to cut consumers short.
+    cut_exit_status = 1
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -66,6 +81,35 @@ class Command(BaseCommand):
             help="Restart the worker when a Python file changes (for development; off by "
             "default). Running consumers are cut short by a restart.",
         )
+        parser.add_argument(
+            "--stop-timeout",
+            type=float,
+            default=self.default_stop_timeout,
+            metavar="SECONDS",
+            help="On SIGTERM/SIGINT (or when recycling), wait this long for running consumers "
+            "to finish, then log the ones still running and exit with status 1 "
+            "(default: %(default)g).",
+        )
+        parser.add_argument(
+            "--max-messages",
+            type=int,
+            metavar="N",
+            help="Stop gracefully and exit with status 0 after about N messages (moved by up "
+            "to 10%% per process), so the process manager starts a fresh worker.",
+        )
+        parser.add_argument(
+            "--max-memory",
+            type=float,
+            metavar="MB",
+            help="Stop gracefully and exit with status 0 when, after a message, the process's "
+            "resident memory is above MB mebibytes.",
+        )
+        parser.add_argument(
+            "--ready-file",
+            metavar="PATH",
+            help="Write PATH (holding the pid) once the worker is ready to take messages, and "
+            "remove it when the worker exits: for an orchestrator's readiness check.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         alias = options["layer"]
@@ -81,6 +125,12 @@ class Command(BaseCommand):
             )
         if options["threads"] < 1:
             raise CommandError("--threads must be at least 1")
+        if not options["stop_timeout"] > 0:
+            raise CommandError("--stop-timeout must be a number of seconds above 0")
+        if options["max_messages"] is not None and options["max_messages"] < 1:
+            raise CommandError("--max-messages must be at least 1 (or left out: no limit)")
+        if options["max_memory"] is not None and not options["max_memory"] > 0:
+            raise CommandError("--max-memory must be a number of MB above 0 (or left out)")
         if options["autoreload"]:
             autoreload.run_with_reloader(self.inner_run, **options)
         else:
@@ -117,6 +167,9 @@ class Command(BaseCommand):
 
         self.verbosity = options["verbosity"]
         use_default_logging(self.verbosity)
+        recycler = None
+        if options["max_messages"] is not None or options["max_memory"] is not None:
+            recycler = Recycler(options["max_messages"], options["max_memory"])
         try:
             worker = self.worker_class(
                 layer,
@@ -125,20 +178,76 @@ class Command(BaseCommand):
                 exclude_channels=options["exclude_channels"],
                 threads=options["threads"],
                 callback=self.log_message if self.verbosity >= 2 else None,
+                recycler=recycler,
+                stop_timeout=options["stop_timeout"],
             )
         except (ValueError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
+        description = (
+            f"worker {os.getpid()} listening on {len(worker.channels)} channels of "
+            f"channel layer {alias!r}"
+        )
+        try:
+            readiness = Readiness(logger, description, options["ready_file"])
+        except ValueError as exc:
+            raise CommandError(f"--ready-file: {exc}") from exc
+        worker.on_ready = readiness.announce
+        with readiness:
+            self.run_worker(worker, readiness, options)
+        logger.info("Worker stopped.")
+
+    def run_worker(self, worker: Worker, readiness: Readiness, options: dict[str, Any]) -> None:
+        """Start the worker, say when it is ready, run it until it stops; close the layer.
+
+        A stop that had to cut consumers short ends the process here, at once
+        (their threads could hold it up for ever), with :attr:`cut_exit_status`.
+        """
+        layer = worker.channel_layer
         if not options["autoreload"]:  # the reloader's own thread owns the signals then
             self._install_signal_handlers(worker)
-        worker.check_layer()
+        answered = worker.check_layer()
         if self.verbosity >= 1:
             self.stdout.write(
-                f"Running {options['threads']} worker thread(s) on channel layer {alias!r} "
-                f"({layer.channel_layer!r})\nListening on channels: {', '.join(worker.channels)}"
+                f"Running {options['threads']} worker thread(s) on channel layer "
+                f"{options['layer']!r} ({layer.channel_layer!r})\n"
+                f"Listening on channels: {', '.join(worker.channels)}"
             )
+        if worker.recycler is not None:
+            self.describe_recycling(worker.recycler)
+        if answered:  # else the first receive that works says it
+            worker.mark_ready()
         worker_process_ready.send(sender=type(worker), worker=worker)
-        worker.run()
-        logger.info("Worker stopped.")
+        cut = worker.run()
+        try:  # put back what a receive read ahead (several Redis servers), disconnect
+            layer.close()
+        except Exception as exc:
+            logger.warning("Could not close the channel layer cleanly: %s", exc)
+        if cut:
+            readiness.withdraw()
+            logger.error(
+                "Worker stopped, %d %s cut short; exiting with status %d",
+                len(cut),
+                "consumer" if len(cut) == 1 else "consumers",
+                self.cut_exit_status,
+            )
+            logging.shutdown()  # flush the handlers: os._exit skips it
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(self.cut_exit_status)
+
+    def describe_recycling(self, recycler: Recycler) -> None:
+        """Log when this worker will stop for a fresh one."""
+        when = []
+        if recycler.limit is not None:
+            when.append(
+                f"after {recycler.limit} messages (--max-messages {recycler.max_messages} "
+                f"± {recycler.jitter:.0%})"
+            )
+        if recycler.max_memory_mb is not None:
+            when.append(
+                f"once its resident memory is above {recycler.max_memory_mb:g} MiB (--max-memory)"
+            )
+        logger.info("Recycling: this worker stops %s", " or ".join(when))
 
     def log_message(self, channel: str, message: Message, consumer: Any) -> None:
         # Only the process prefix: the rest of a reply channel name keys its sessions.
@@ -151,13 +260,14 @@ class Command(BaseCommand):
             if running:
                 logger.info(
                     "Stopping: waiting for %d running %s to finish (press Ctrl+C again to "
-                    "stop now)",
+                    "stop now); giving up after %g s",
                     running,
                     "consumer" if running == 1 else "consumers",
+                    worker.stop_timeout,
                 )
             else:
                 logger.info("Stopping: no consumer is running")
-            worker.stop()
+            worker.stop(signal.Signals(signum).name)
             # A second signal stops at once.
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)

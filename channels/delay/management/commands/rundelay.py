@@ -1,7 +1,14 @@
-"""``manage.py rundelay``: send ``asgi.delay`` messages when they are due."""
+"""``manage.py rundelay``: send ``asgi.delay`` messages when they are due.
+
+``SIGTERM``/``SIGINT`` stop it after the step in hand. Once its layer
+answers it logs ``Ready: ...`` and, with ``--ready-file PATH``, writes PATH
+until it exits (:mod:`channels.readiness`).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 from typing import Any
 
@@ -13,6 +20,9 @@ from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.delay.server import DelayServer
 from channels.exceptions import InvalidChannelLayerError
 from channels.logs import use_default_logging
+from channels.readiness import Readiness
+
+logger = logging.getLogger("channels.delay")
 
 
 class Command(BaseCommand):
@@ -20,6 +30,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--layer", default=DEFAULT_CHANNEL_LAYER, help="Channel layer alias.")
+        parser.add_argument(
+            "--ready-file",
+            metavar="PATH",
+            help="Write PATH (holding the pid) once the delay server is ready, and remove it "
+            "when it exits: for an orchestrator's readiness check.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         use_default_logging(options["verbosity"])
@@ -33,11 +49,19 @@ class Command(BaseCommand):
                 "layer cannot reach other processes."
             )
         self.require_migrations()
-        server = DelayServer(layer)
+        description = f"delay server {os.getpid()} on channel layer {options['layer']!r}"
+        try:
+            readiness = Readiness(logger, description, options["ready_file"])
+        except ValueError as exc:
+            raise CommandError(f"--ready-file: {exc}") from exc
+        server = DelayServer(layer, on_ready=readiness.announce)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: server.stop())
-        self.stdout.write(f"Delay server running on channel layer {options['layer']!r}")
-        server.run()
+        with readiness:
+            self.stdout.write(f"Delay server running on channel layer {options['layer']!r}")
+            if server.check_layer():  # else the first step that works says it
+                server.mark_ready()
+            server.run()
         self.stdout.write("Delay server stopped.")
 
     @staticmethod
