@@ -91,7 +91,7 @@ async def test_the_bridge_runs_housekeeping_and_releases_a_closed_sockets_presen
     assert await layer.apresence_count("room") == 0
 
 
-async def test_a_server_shutting_down_closes_its_sockets_with_1001_and_tells_the_consumers() -> (
+async def test_a_server_shutting_down_closes_its_sockets_with_1012_and_tells_the_consumers() -> (
     None
 ):
     """Cancelled as daphne cancels at shutdown, each socket ends normally, having said goodbye.
@@ -105,12 +105,12 @@ async def test_a_server_shutting_down_closes_its_sockets_with_1001_and_tells_the
         task.cancel()
     await asyncio.wait_for(asyncio.gather(*(task for task, _, _ in sockets)), 10)
     for _, server, _ in sockets:
-        assert await server.next_sent() == {"type": "websocket.close", "code": 1001}
+        assert await server.next_sent() == {"type": "websocket.close", "code": 1012}
     codes = []
     for _ in sockets:
         _, disconnect = await layer.areceive(["websocket.disconnect"])
         codes.append(disconnect["code"])
-    assert codes == [1001] * 3
+    assert codes == [1012] * 3
 
 
 # Real processes on Redis ------------------------------------------------------------
@@ -336,14 +336,15 @@ def test_a_client_that_reconnects_within_the_grace_neither_leaves_nor_joins(
 def test_a_daphne_stopped_with_sigterm_says_goodbye_to_every_socket_and_leaves_its_groups(
     deployments: Any, fleet: Fleet
 ) -> None:
-    """SIGTERM: each socket is closed with 1001 and its consumers get websocket.disconnect.
+    """SIGTERM: each socket is closed with 1012 and its consumers get websocket.disconnect.
 
-    The disconnects are out before daphne exits (every consumer runs, after
-    it), and the memberships are gone as it exits, long before
-    ``process_ttl`` would have had a live process reap them. The SIGTERM
-    comes right after the last handshakes, when daphne's own shutdown step
-    often fails (a ``KeyError`` on an upgraded request it has not cleaned up
-    yet) and cancels nothing: then the bridge's reactor hook says the goodbyes.
+    The bridge drains (tests/test_drain.py): with no response in flight it
+    closes the sockets at once. The disconnects are out before daphne exits
+    (every consumer runs, after it), and the memberships are gone as it
+    exits, long before ``process_ttl`` would have had a live process reap
+    them. The SIGTERM comes right after the last handshakes, when daphne's
+    own shutdown step often fails (a ``KeyError`` on an upgraded request it
+    has not cleaned up yet) and cancels nothing: the drain does not need it.
     """
     server = hygiene(deployments, 1, CHANNELS_TEST_PROCESS_TTL="60")
     groups = [f"g{k}" for k in range(5)]
@@ -358,7 +359,7 @@ def test_a_daphne_stopped_with_sigterm_says_goodbye_to_every_socket_and_leaves_i
     assert counts(server.layer, groups, "group_count") == [0] * 5
     print(f"\nSIGTERM with 50 sockets: daphne exited after {stopped:.2f} s")
 
-    assert fleet.wait_closed(clients) == [1001] * 50
+    assert fleet.wait_closed(clients) == [1012] * 50
     recorded = [server.event(30) for _ in clients]  # one from each disconnect consumer
     assert {record["reply_channel"] for record in recorded} == {c.reply_channel for c in clients}
-    assert {record["code"] for record in recorded} == {1001}
+    assert {record["code"] for record in recorded} == {1012}

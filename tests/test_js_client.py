@@ -7,6 +7,7 @@ records (polled with WebDriverWait), never on sleeps; timing options are small.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import urllib.parse
 import uuid
@@ -21,8 +22,13 @@ from tests.redis_server import free_port
 
 ROUTING = "tests.jsclient.routing.channel_routing"
 TIMEOUT = 20
-#: Small backoff so that reconnections happen within a test's patience.
-FAST = {"minReconnectionDelay": 50, "maxReconnectionDelay": 200}
+#: Small backoff (and restart window) so that reconnections happen within a test's patience.
+FAST = {
+    "minReconnectionDelay": 50,
+    "maxReconnectionDelay": 200,
+    "minRestartDelay": 50,
+    "maxRestartDelay": 100,
+}
 
 browser = pytest.mark.browser
 
@@ -300,7 +306,7 @@ def test_a_1012_close_reconnects_and_frames_sent_meanwhile_go_out_in_order(chrom
     assert reconnecting["type"] == "reconnecting"
     assert reconnecting["detail"]["attempt"] == 1
     assert reconnecting["detail"]["code"] == 1012
-    assert 25 <= reconnecting["detail"]["delay"] <= 50  # minReconnectionDelay, jittered
+    assert 50 <= reconnecting["detail"]["delay"] <= 100  # a restart: the restart window
 
 
 @browser
@@ -363,13 +369,14 @@ def test_backoff_grows_to_its_cap_and_jitter_spreads_two_bridges(chromium, serve
     assert delays["ceiling"] == [100, 200, 400, 800, 1000, 1000]
     assert delays["middle"] == [75, 150, 300, 600, 750, 750]
 
-    # Two pages dropped by the same restart do not come back at the same instant.
+    # Two pages dropped together (an application's close code: the backoff) do not come
+    # back at the same instant.
     options = {"minReconnectionDelay": 400, "maxReconnectionDelay": 400, "jitter": 0.5}
     for name in ("a", "b"):
         make(driver, name, "/ws/", **options)
     for name in ("a", "b"):
         wait_open(driver, name)
-        driver.execute_script("bridges[arguments[0]].send({close: 1012})", name)
+        driver.execute_script("bridges[arguments[0]].send({close: 4000})", name)
     for name in ("a", "b"):
         wait_open(driver, name, times=2)
     first, second = (
@@ -380,6 +387,48 @@ def test_backoff_grows_to_its_cap_and_jitter_spreads_two_bridges(chromium, serve
     assert 200 <= first[0] <= 400
     assert 200 <= second[0] <= 400
     assert first[0] != second[0]
+
+
+@browser
+def test_a_restart_close_waits_a_random_time_in_the_restart_window(chromium, server):
+    """1012 and 1001 spread pages evenly over the window; a restart soon after still backs off."""
+    driver = harness(chromium, server)
+    drawn = driver.execute_script(
+        """
+        const options = {minRestartDelay: 500, maxRestartDelay: 3000};
+        const attempt = (call) => { try { call(); return null; } catch (e) { return e.message; } };
+        return {
+          delays: [0, 0.5, 0.999].map((r) => channels.restartDelay(options, () => r)),
+          defaults: [channels.DEFAULT_OPTIONS.minRestartDelay,
+                     channels.DEFAULT_OPTIONS.maxRestartDelay],
+          codes: channels.RESTART_CODES,
+          inverted: attempt(() => new channels.WebSocketBridge().connect(
+            "/ws/", undefined, {minRestartDelay: 500, maxRestartDelay: 100})),
+        };
+        """
+    )
+    assert drawn["delays"] == [500, 1750, 500 + 2500 * 0.999]
+    assert drawn["defaults"] == [500, 3000]
+    assert drawn["codes"] == [1001, 1012]
+    assert "option maxRestartDelay must be a number >= 500" in drawn["inverted"]
+
+    window = {"minRestartDelay": 200, "maxRestartDelay": 400}
+    # minUptime: the second close comes before the retry count starts again from zero.
+    slow_backoff = {"minReconnectionDelay": 1000, "maxReconnectionDelay": 1000, "jitter": 0}
+    make(driver, "a", "/ws/", **(FAST | slow_backoff | window))
+    make(driver, "b", "/ws/", **FAST | window)
+    for name, code in (("a", 1012), ("b", 1001)):
+        wait_open(driver, name)
+        driver.execute_script("bridges[arguments[0]].send({close: arguments[1]})", name, code)
+    for name in ("a", "b"):
+        wait_open(driver, name, times=2)
+    driver.execute_script("bridges.a.send({close: 1012})")  # again, within minUptime
+    wait_open(driver, "a", times=3)
+    first, again = driver.execute_script("return bridges.a.socket.reconnectDelays")
+    (going_away,) = driver.execute_script("return bridges.b.socket.reconnectDelays")
+    assert 200 <= first <= 400
+    assert 200 <= going_away <= 400
+    assert again == 1000  # the backoff's (no jitter) was longer than the window's draw
 
 
 @browser
@@ -439,12 +488,13 @@ def test_the_page_reconnects_by_itself_after_a_daphne_restart(
 ):
     server = deployments("daphne", ROUTING, CHANNELS_TEST_DEBUG="1")
     driver = harness(chromium, server)
-    make(driver, "b", "/ws/", minReconnectionDelay=100, maxReconnectionDelay=500)
+    backoff = {"minReconnectionDelay": 100, "maxReconnectionDelay": 500}
+    make(driver, "b", "/ws/", minRestartDelay=200, maxRestartDelay=400, **backoff)
     wait_open(driver, "b")
     driver.execute_script("bridges.b.send({n: 'before'})")
     wait_received(driver, "b", 1)
 
-    server.processes[0].stop()  # daphne: the runworkers stay
+    server.processes[0].stop()  # SIGTERM to daphne, which drains; the runworkers stay
     until(
         driver,
         "return eventTypes('b')",
@@ -468,8 +518,74 @@ def test_the_page_reconnects_by_itself_after_a_daphne_restart(
         [{"echo": {"n": "while down"}}, None],  # queued, sent on reconnection
         [{"echo": {"n": "after"}}, None],
     ]
-    closed = events(driver, "b")[1]
-    assert closed["code"] in (1006, 1012)  # dropped, or told "service restart"
+    _, closed, restart, *retries = events(driver, "b")
+    assert closed["code"] == 1012  # "service restart"
+    assert (restart["detail"]["code"], restart["detail"]["attempt"]) == (1012, 1)
+    assert 200 <= restart["detail"]["delay"] <= 400  # the restart window
+    # Attempts while daphne was down failed (1006) and backed off, jittered, up to the cap.
+    for retry in retries:
+        if retry["type"] == "reconnecting":
+            assert retry["detail"]["code"] == 1006
+            assert retry["detail"]["delay"] <= 500
+
+
+@browser
+def test_the_pages_of_a_draining_daphne_reconnect_to_another_spread_over_the_window(
+    chromium, deployments
+):
+    """SIGTERM to the daphne that holds eight pages' sockets, behind a "load balancer".
+
+    The balancer is the page's WebSocket class, which connects wherever
+    ``window.upstream`` says, as a balancer sends new connections to the
+    servers whose health check passes. Each page is told 1012, waits its own
+    random time in the restart window, and reconnects to the other daphne,
+    where its frames reach the workers both share.
+    """
+    draining = deployments("daphne", ROUTING, CHANNELS_TEST_DEBUG="1")
+    other = deployments("daphne", ROUTING, workers=0, CHANNELS_TEST_DEBUG="1")
+    driver = harness(chromium, draining)
+    names = [f"p{n}" for n in range(8)]
+    window = {"minRestartDelay": 300, "maxRestartDelay": 1500}
+    driver.execute_script(
+        """
+        window.upstream = arguments[0];
+        window.Routed = class extends WebSocket {
+          constructor(url, protocols) {
+            const routed = new URL(url);
+            routed.port = String(window.upstream);
+            super(routed.href, protocols);
+          }
+        };
+        for (const name of arguments[1]) {
+          makeBridge(name, "/ws/", Object.assign({WebSocket: Routed}, arguments[2]));
+        }
+        """,
+        draining.port,
+        names,
+        window,
+    )
+    for name in names:
+        wait_open(driver, name)
+
+    driver.execute_script("window.upstream = arguments[0]", other.port)  # health check: 503
+    draining.processes[0].signal(signal.SIGTERM)
+    for name in names:
+        wait_open(driver, name, times=2)
+        driver.execute_script("bridges[arguments[0]].send({after: arguments[0]})", name)
+    delays = []
+    for name in names:
+        _, closed, reconnecting, _ = events(driver, name)
+        assert closed["code"] == 1012
+        assert (reconnecting["detail"]["code"], reconnecting["detail"]["attempt"]) == (1012, 1)
+        delays.append(reconnecting["detail"]["delay"])
+        assert wait_received(driver, name, 1) == [[{"echo": {"after": name}}, None]]
+    assert all(300 <= delay <= 1500 for delay in delays), delays
+    assert len(set(delays)) == len(names)  # each page drew its own
+    draining.processes[0].wait(30)
+    print(
+        f"\n{len(names)} pages of a draining daphne closed with 1012 reconnected to the other "
+        f"after {min(delays):.0f} to {max(delays):.0f} ms (window 300-1500 ms)"
+    )
 
 
 # Data binding: a model change shown in the page ------------------------------------

@@ -13,6 +13,9 @@ The package is split as uvicorn splits its protocols:
 * :mod:`~channels.bridge.events`: the bridge's own events to a connection;
 * :mod:`~channels.bridge.http` and :mod:`~channels.bridge.websocket`: one
   state machine per kind of connection;
+* :mod:`~channels.bridge.drain` and :mod:`~channels.bridge.health`: stopping
+  without cutting anything off, and the health check that tells a load
+  balancer so;
 * :mod:`~channels.bridge.daphne`: the only code that reads daphne's internals.
 """
 
@@ -27,16 +30,21 @@ from asgiref.typing import Scope as ASGIScope
 
 from .connection import Receive, Scope, Send
 from .dispatcher import BridgeLayer, ReplyDispatcher
+from .drain import Drain, DrainState
 from .events import ControlEvent
+from .health import answer_health_check
 from .http import HttpConnection
 from .settings import BridgeSettings, choose_subprotocol, ws_protocols_setting
-from .websocket import SERVER_CLOSE_CODES, WebSocketConnection, WebSocketState
+from .websocket import SERVER_CLOSE_CODES, SERVICE_RESTART, WebSocketConnection, WebSocketState
 
 __all__ = [
     "SERVER_CLOSE_CODES",
+    "SERVICE_RESTART",
     "Bridge",
     "BridgeSettings",
     "ControlEvent",
+    "Drain",
+    "DrainState",
     "HttpConnection",
     "ReplyDispatcher",
     "WebSocketConnection",
@@ -72,7 +80,8 @@ class Bridge:
         loop = asyncio.get_running_loop()
         dispatcher = self._dispatchers.get(loop)
         if dispatcher is None:
-            dispatcher = self._dispatchers[loop] = ReplyDispatcher(self.layer)
+            dispatcher = ReplyDispatcher(self.layer, self.settings.drain_timeout)
+            self._dispatchers[loop] = dispatcher
         return dispatcher
 
     async def __call__(
@@ -80,10 +89,14 @@ class Bridge:
     ) -> None:
         kind = scope["type"]
         if kind == "lifespan":
-            await lifespan(receive, send)
+            await self.lifespan(receive, send)
             return
         connection_class: type[HttpConnection | WebSocketConnection]
         if kind == "http":
+            health_path = self.settings.health_path
+            if health_path is not None and scope.get("path") == health_path:
+                await answer_health_check(self.dispatcher(), cast(Scope, scope), cast(Send, send))
+                return
             connection_class = HttpConnection
         elif kind == "websocket":
             connection_class = WebSocketConnection
@@ -102,13 +115,21 @@ class Bridge:
         )
         await connection.run()
 
+    async def lifespan(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        """Answer the server's lifespan events; drain before saying the shutdown is complete.
 
-async def lifespan(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-    """Answer the server's lifespan events: the bridge has nothing to start or stop."""
-    while True:
-        event = await receive()
-        if event["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif event["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+        A server that speaks lifespan (uvicorn, hypercorn; daphne does not)
+        says ``lifespan.shutdown`` once it has stopped listening, often
+        after it has waited for its connections itself. What is still open
+        then is drained (:mod:`channels.bridge.drain`): responses get
+        ``CHANNELS_DRAIN_TIMEOUT`` to finish, and sockets are closed with
+        1012 and their consumers told.
+        """
+        while True:
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif event["type"] == "lifespan.shutdown":
+                await self.dispatcher().drain.run("lifespan shutdown")
+                await send({"type": "lifespan.shutdown.complete"})
+                return

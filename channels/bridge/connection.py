@@ -36,6 +36,7 @@ class Connection:
     ends. Subclasses take replies in :meth:`deliver` and the bridge's own
     events in :meth:`control`, both called from the dispatcher's loop.
 
+    A server that is told to stop drains first (:mod:`channels.bridge.drain`).
     A server that shuts down cancels its applications (daphne's
     ``kill_all_applications``); a WebSocket's :meth:`serve` then says goodbye
     to the client and the consumers, within :attr:`goodbye_timeout` (as it
@@ -83,6 +84,7 @@ class Connection:
     async def run(self) -> None:
         """Serve the connection, holding a reply channel for as long as it lasts."""
         self.reply_channel = self.dispatcher.register(self.deliver, self.control)
+        self.dispatcher.drain.watch(self.protocol)
         self._unwatch = daphne.watch_writes(self.protocol, self.flow)
         try:
             await self.serve()

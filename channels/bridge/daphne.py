@@ -2,7 +2,8 @@
 
 daphne 4 gives an application no way to send the server's own close codes, to
 learn a WebSocket's scheme, to know its handshake timeouts, to hear that a
-client has stopped reading, or to abort a connection. Its ``send`` is a
+client has stopped reading, to abort a connection, or to drain: to stop
+listening and finish what is in flight before it stops. Its ``send`` is a
 ``functools.partial`` of the server's reply handler bound to the
 connection's Twisted protocol (an autobahn ``WebSocketServerProtocol``, or a
 ``twisted.web`` ``Request`` for HTTP), and that protocol has all of it. This
@@ -15,8 +16,12 @@ value; the caller then does what plain ASGI allows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -173,6 +178,14 @@ def abort_connection(protocol: object | None) -> bool:
     return True
 
 
+def _loop_reactor() -> Any | None:
+    """Return the Twisted reactor that drives the running event loop (daphne's), or None."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if getattr(reactor, "_asyncioEventloop", None) is not asyncio.get_running_loop():
+        return None
+    return reactor
+
+
 def before_server_shutdown(shutdown: Callable[[], Awaitable[None]]) -> bool:
     """Have the Twisted reactor that runs this event loop (daphne's) await *shutdown* as it stops.
 
@@ -186,11 +199,9 @@ def before_server_shutdown(shutdown: Callable[[], Awaitable[None]]) -> bool:
     nothing, when no Twisted reactor drives the running loop (another
     server: it cancels its applications, and they say goodbye then).
     """
-    reactor = sys.modules.get("twisted.internet.reactor")
+    reactor = _loop_reactor()
     add_trigger = getattr(reactor, "addSystemEventTrigger", None)
-    if add_trigger is None or getattr(reactor, "_asyncioEventloop", None) is not (
-        asyncio.get_running_loop()
-    ):
+    if add_trigger is None:
         return False
     from twisted.internet.defer import Deferred
 
@@ -198,4 +209,104 @@ def before_server_shutdown(shutdown: Callable[[], Awaitable[None]]) -> bool:
         return Deferred.fromFuture(asyncio.ensure_future(shutdown()))
 
     add_trigger("before", "shutdown", stopping)
+    return True
+
+
+def on_terminate(begin: Callable[[], None]) -> bool:
+    """Have the first ``SIGTERM`` call *begin* in this loop instead of stopping daphne at once.
+
+    daphne runs its reactor with Twisted's signal handlers, whose ``SIGTERM``
+    stops the reactor there and then: listening, in-flight responses and
+    sockets all end together. The bridge drains first (it calls
+    :func:`stop_server` when done), so it takes ``SIGTERM`` over, and gives
+    it back as it was: a second ``SIGTERM`` stops the server at once, as
+    the first did before (``SIGINT`` always does). Return False, having done
+    nothing, off the main thread (runserver's autoreloader), under another
+    server, or when ``SIGTERM`` is not the reactor's to take (daphne run
+    without signal handlers, or a handler of the project's).
+    """
+    reactor = _loop_reactor()
+    if reactor is None or threading.current_thread() is not threading.main_thread():
+        return False
+    previous = signal.getsignal(signal.SIGTERM)
+    if getattr(previous, "__self__", None) is not reactor or not callable(previous):
+        return False
+    loop = asyncio.get_running_loop()
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, previous)
+        loop.call_soon_threadsafe(begin)
+
+    signal.signal(signal.SIGTERM, terminated)
+    return True
+
+
+def stop_server() -> bool:
+    """Stop daphne's reactor, as its ``SIGTERM`` handler would; False under another server."""
+    reactor = _loop_reactor()
+    if reactor is None:
+        return False
+    from twisted.internet.error import ReactorNotRunning
+
+    with contextlib.suppress(ReactorNotRunning):  # already stopping: a second signal came first
+        reactor.stop()
+    return True
+
+
+def daphne_server(protocol: object | None) -> object | None:
+    """Return the daphne ``Server`` that *protocol* belongs to, or None if it is not daphne's."""
+    server = getattr(protocol, "server", None)
+    return server if hasattr(server, "http_factory") else None
+
+
+async def stop_listening(server: object | None) -> int | None:
+    """Close the ports daphne's *server* listens on; return how many, or None if not daphne.
+
+    New connections are refused from then on (a load balancer tries its next
+    server); the connections already accepted go on. daphne keeps no handle
+    on its ports, but every one is a reader of the reactor whose factory is
+    (or, with TLS, wraps) the server's HTTP factory.
+    """
+    factory = getattr(server, "http_factory", None)
+    reactor = _loop_reactor()
+    if factory is None or reactor is None:
+        return None
+    from twisted.internet.defer import gatherResults, maybeDeferred
+    from twisted.internet.interfaces import IListeningPort
+
+    ports = [
+        reader
+        for reader in reactor.getReaders()
+        if IListeningPort.providedBy(reader) and _serves(reader, factory)
+    ]
+    if ports:
+        stopped = gatherResults([maybeDeferred(port.stopListening) for port in ports])
+        await stopped.asFuture(asyncio.get_running_loop())
+    return len(ports)
+
+
+def _serves(port: object, factory: object) -> bool:
+    current = getattr(port, "factory", None)
+    while current is not None:
+        if current is factory:
+            return True
+        current = getattr(current, "wrappedFactory", None)
+    return False
+
+
+def close_after_response(protocol: object | None) -> bool:
+    """Have daphne close *protocol*'s HTTP connection once its response is complete.
+
+    It says ``Connection: close`` (if its headers are not out yet) and keeps
+    the connection from being reused, so a client or proxy holding it sends
+    its next request to another server. Return False, having done nothing,
+    when *protocol* is not a daphne request: the caller then adds the
+    header, which other servers honour.
+    """
+    channel = getattr(protocol, "channel", None)
+    headers = getattr(protocol, "responseHeaders", None)
+    if channel is None or not hasattr(channel, "persistent") or headers is None:
+        return False
+    channel.persistent = False
+    headers.setRawHeaders(b"connection", [b"close"])
     return True

@@ -6,7 +6,9 @@ prefix gets the replies of all the process's connections. A connection asks
 for its reply channel with :meth:`ReplyDispatcher.register` when it starts and
 gives it back with :meth:`ReplyDispatcher.forget` when it ends. While the
 loop runs, so does the process's :class:`~channels.bridge.upkeep.Upkeep`: the
-layer's housekeeping, and the release of closed sockets' presence.
+layer's housekeeping, and the release of closed sockets' presence. The
+dispatcher also owns the process's :class:`~channels.bridge.drain.Drain`, and
+the goodbyes its sockets say when the server stops (:meth:`ReplyDispatcher.shutdown`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..layers.names import new_process_channel
 from ..layers.outage import OutageReport
 from ..typing import ChannelLayer
 from . import daphne
+from .drain import Drain
 from .events import Control, ControlEvent, Deliver
 from .upkeep import Upkeep
 
@@ -52,7 +55,7 @@ class ReplyDispatcher:
     #: First pause after a failed read; it doubles on each further failure.
     first_retry_delay = 0.1
 
-    def __init__(self, layer: BridgeLayer) -> None:
+    def __init__(self, layer: BridgeLayer, drain_timeout: float = 10.0) -> None:
         self.layer = layer
         self.prefix = f"daphne.response.{secrets.token_hex(6)}!"
         #: Reply channel -> what takes its replies. The bound method itself is
@@ -69,6 +72,8 @@ class ReplyDispatcher:
         #: Reply channel -> what says goodbye to its client and consumers at shutdown.
         self._farewells: dict[str, Callable[[], Awaitable[None]]] = {}
         self._watching_shutdown = False
+        #: The process's shutdown: health check, listening, in-flight responses, sockets.
+        self.drain = Drain(self, drain_timeout)
 
     def register(self, deliver: Deliver, control: Control) -> str:
         """Return a new reply channel whose replies go to *deliver*.
@@ -79,11 +84,13 @@ class ReplyDispatcher:
         name = new_process_channel(self.prefix)
         self.connections[name] = deliver
         self._controls[name] = control
-        if self._task is None or self._task.done():
-            self._start()
+        self.start()
         return name
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the receive loop (and the housekeeping) unless it is running."""
+        if self._task is not None and not self._task.done():
+            return
         self._task = asyncio.ensure_future(self._run())
         self._task.add_done_callback(self._ended)
         self.upkeep.start()
@@ -101,7 +108,7 @@ class ReplyDispatcher:
 
     def _restart(self, failed: asyncio.Task[None]) -> None:
         if self._task is failed and self.connections:  # unless a registration restarted it
-            self._start()
+            self.start()
 
     def forget(self, name: str) -> None:
         """Drop the reply channel *name*: later replies to it are discarded."""
@@ -115,10 +122,17 @@ class ReplyDispatcher:
         if not self._watching_shutdown:
             self._watching_shutdown = daphne.before_server_shutdown(self.shutdown)
 
+    @property
+    def sockets(self) -> int:
+        """How many connections would say goodbye at shutdown (the open WebSockets)."""
+        return len(self._farewells)
+
     async def shutdown(self) -> None:
         """Have every connection say goodbye, all at once; return when they all have.
 
-        Each farewell is bounded by its connection's ``goodbye_timeout``.
+        Each farewell is bounded by its connection's ``goodbye_timeout``. The
+        last step of a drain, and the reactor's own shutdown hook under daphne
+        (a stop that did not drain: ``SIGINT``, a second ``SIGTERM``).
         """
         farewells = list(self._farewells.values())
         if farewells:

@@ -2,9 +2,9 @@
 
 A worker's reply is a ``dict`` a consumer built; it may carry any key. What
 the bridge itself has to tell a connection (the client went away, its body is
-too large, the layer cannot be read, the body could not be streamed) is a
-:class:`ControlEvent`, a type no reply can be, so no reply is ever mistaken
-for one whatever keys it carries.
+too large, the layer cannot be read, the body could not be streamed, the
+server stops) is a :class:`ControlEvent`, a type no reply can be, so no reply
+is ever mistaken for one whatever keys it carries.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ class ControlEvent(enum.Enum):
     LAYER_DOWN = "layer down"
     #: Streaming the request body to its body channel failed: answer 503.
     BODY_FAILED = "body failed"
+    #: The server is stopping and the drain timeout ran out before this response
+    #: finished (``CHANNELS_DRAIN_TIMEOUT``): abort it, or answer 503 if it has not begun.
+    SHUTDOWN = "the server stopped before it was complete (CHANNELS_DRAIN_TIMEOUT)"
 
 
 #: Takes one reply for a connection; the dispatcher awaits what it returns, if anything.

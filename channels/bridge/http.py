@@ -39,8 +39,10 @@ class HttpConnection(Connection):
     Body chunks go out through a :class:`~channels.bridge.flow.SendFlow`, so a
     client that does not read holds up at most ``send_buffer_limit`` bytes
     before its response is aborted. A response that cannot be finished once
-    started (the worker stopped sending, the body failed) is aborted too,
-    never ended cleanly: a clean end would make it look complete.
+    started (the worker stopped sending, the body failed, the server stopped
+    past its drain timeout) is aborted too, never ended cleanly: a clean end
+    would make it look complete. While the server drains, a request counts as
+    in flight from its first event to its last (:mod:`channels.bridge.drain`).
     """
 
     def __init__(
@@ -62,6 +64,14 @@ class HttpConnection(Connection):
         self.replies.put_nowait(event)
 
     async def serve(self) -> None:
+        drain = self.dispatcher.drain
+        drain.track(self.reply_channel, self.control, self.protocol)
+        try:
+            await self._serve()
+        finally:
+            drain.forget(self.reply_channel)
+
+    async def _serve(self) -> None:
         body, more_body, disconnected = await self._read_first_part(self.settings.body_chunk_size)
         if disconnected:
             return
@@ -221,15 +231,12 @@ class HttpConnection(Connection):
                     logger.error("The first reply to %s has no status", self.label)
                     await self.error(500, "Internal server error.")
                     return
-                await self.send(
-                    {
-                        "type": "http.response.start",
-                        "status": int(response["status"]),
-                        "headers": [
-                            [_to_bytes(name), _to_bytes(value)]
-                            for name, value in response.get("headers", [])
-                        ],
-                    }
+                await self._start_response(
+                    int(response["status"]),
+                    [
+                        [_to_bytes(name), _to_bytes(value)]
+                        for name, value in response.get("headers", [])
+                    ],
                 )
                 started = True
             more = bool(response.get("more_content", False))
@@ -297,11 +304,19 @@ class HttpConnection(Connection):
     async def error(self, status: int, text: str) -> None:
         """Answer with *status* and a short HTML page saying *text*."""
         body = f"<html><body><h1>{status}</h1><p>{text}</p></body></html>".encode()
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [[b"content-type", b"text/html; charset=utf-8"]],
-            }
-        )
+        await self._start_response(status, [[b"content-type", b"text/html; charset=utf-8"]])
         await self._send_body(body)
+
+    async def _start_response(self, status: int, headers: list[list[bytes]]) -> None:
+        """Send the response's status and headers; while draining, say the connection closes.
+
+        So that a client or proxy keeping the connection alive sends its next
+        request to another server.
+        """
+        if (
+            self.dispatcher.drain.draining
+            and not daphne.close_after_response(self.protocol)
+            and not any(name.lower() == b"connection" for name, _ in headers)
+        ):
+            headers = [*headers, [b"connection", b"close"]]
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})

@@ -43,6 +43,14 @@ class BridgeSettings:
     #: once ``send_buffer_limit`` is held in memory (then it is aborted); None
     #: for no limit, 0 to abort at the memory limit (``CHANNELS_SEND_SPOOL_LIMIT``).
     send_spool_limit: int | None = 1024 * 1024 * 1024
+    #: Seconds the HTTP responses in flight when the server starts draining
+    #: (``SIGTERM``, lifespan shutdown) have to finish before they are aborted
+    #: and the WebSockets are closed with 1012 (``CHANNELS_DRAIN_TIMEOUT``).
+    drain_timeout: float = 10.0
+    #: The path the bridge answers itself, without a worker, for load balancers:
+    #: 200 while serving, 503 while draining or while the layer cannot be read;
+    #: None for no health check (``CHANNELS_HEALTH_PATH``).
+    health_path: str | None = None
 
     @classmethod
     def from_django(cls) -> BridgeSettings:
@@ -64,6 +72,10 @@ class BridgeSettings:
             header_timeout=optional_bound(settings, "CHANNELS_HEADER_TIMEOUT", cls.header_timeout),
             body_timeout=optional_bound(settings, "CHANNELS_BODY_TIMEOUT", cls.body_timeout),
             min_body_rate=optional_bound(settings, "CHANNELS_MIN_BODY_RATE", cls.min_body_rate),
+            drain_timeout=drain_timeout_setting(
+                getattr(settings, "CHANNELS_DRAIN_TIMEOUT", cls.drain_timeout)
+            ),
+            health_path=health_path_setting(getattr(settings, "CHANNELS_HEALTH_PATH", None)),
         )
 
 
@@ -79,6 +91,30 @@ def optional_bound(settings: object, name: str, default: float | None) -> float 
     raise ImproperlyConfigured(
         f"{name} is {value!r}: make it a positive number of seconds (bytes per second "
         "for CHANNELS_MIN_BODY_RATE), or None to turn the bound off"
+    )
+
+
+def drain_timeout_setting(value: object) -> float:
+    """Return ``CHANNELS_DRAIN_TIMEOUT`` as seconds; reject what is not a number >= 0."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"CHANNELS_DRAIN_TIMEOUT is {value!r}: make it the number of seconds the HTTP "
+        "responses in flight at shutdown may take to finish (0 to abort them at once)"
+    )
+
+
+def health_path_setting(value: object) -> str | None:
+    """Return ``CHANNELS_HEALTH_PATH``, a path such as ``"/healthz"``, or None (off)."""
+    if value is None or (isinstance(value, str) and value.startswith("/")):
+        return value
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"CHANNELS_HEALTH_PATH is {value!r}: make it a path starting with '/', such as "
+        '"/healthz", or None to answer no health checks'
     )
 
 

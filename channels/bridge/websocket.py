@@ -4,10 +4,12 @@ Replies are written to the socket right in the dispatcher's loop: daphne's
 ``send`` never waits, so a hop through a per-connection task would only add
 latency and CPU to every frame.
 
-When the server shuts down, every open socket is closed with 1001 and its
-consumers get ``websocket.disconnect`` before the process exits
-(:meth:`WebSocketConnection.farewell`). Whenever a socket ends, its presence
-entries are released first (:class:`~channels.bridge.upkeep.Upkeep`).
+When the server shuts down, every open socket is closed with 1012 ("service
+restart") and its consumers get ``websocket.disconnect`` before the process
+exits (:meth:`WebSocketConnection.farewell`); a socket that opens while the
+server drains is closed with 1012 at once, before any consumer hears of it.
+Whenever a socket ends, its presence entries are released first
+(:class:`~channels.bridge.upkeep.Upkeep`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ logger = logging.getLogger("channels.bridge")
 SERVER_CLOSE_CODES = frozenset((*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)))
 
 WEBSOCKET_REPLY_KEYS = frozenset(("accept", "close", "text", "bytes", "subprotocol"))
+
+#: The close code of a server that stops (RFC 6455's registry: "service restart"):
+#: clients reconnect, after a random pause, to another server or to this one.
+SERVICE_RESTART = 1012
 
 
 class WebSocketState(enum.Enum):
@@ -139,6 +145,9 @@ class WebSocketConnection(Connection):
         event = await self.receive()
         if event["type"] != "websocket.connect":
             return
+        if self.dispatcher.drain.draining:  # send the client elsewhere; no consumer hears of it
+            await self._refuse_open(SERVICE_RESTART)
+            return
         message: WebsocketConnect = {**self.common_keys(), "order": 0}
         message["scheme"] = self.scope.get("scheme") or daphne.websocket_scheme(self.protocol)
         try:
@@ -176,24 +185,27 @@ class WebSocketConnection(Connection):
                 await self._send_disconnect(1006)
 
     async def farewell(self) -> None:
-        """The server is shutting down: close the socket with 1001 and tell the consumers.
+        """The server is shutting down: close the socket with 1012 and tell the consumers.
 
         Called when the server cancels the connection (daphne's
         ``kill_all_applications``) and by the dispatcher's own shutdown hook
-        (:meth:`ReplyDispatcher.shutdown`), whichever comes first; the
-        goodbye is said once, and each call returns when it has been.
+        (:meth:`ReplyDispatcher.shutdown`, the last step of a drain),
+        whichever comes first; the goodbye is said once, and each call
+        returns when it has been.
         """
         if self._goodbye is None:
             self._goodbye = asyncio.ensure_future(self._say_goodbye())
         await asyncio.shield(self._goodbye)
 
     async def _say_goodbye(self) -> None:
-        """Close the socket with 1001 and send ``websocket.disconnect``, within the goodbye timeout.
+        """Close the socket with 1012 and send ``websocket.disconnect``, within the goodbye timeout.
 
-        1001 ("going away") tells the client to reconnect, to another
-        server or to this one once it is back. The ``websocket.disconnect``
-        is sent (not queued) before this returns, so it is out before the
-        process exits and its layer removes the process's memberships.
+        1012 ("service restart") tells the client to reconnect, to another
+        server or to this one once it is back (1001, "going away", reads as
+        a page being left to some clients). The ``websocket.disconnect``
+        (with code 1012) is sent, not queued, before this returns, so it is
+        out before the process exits and its layer removes the process's
+        memberships.
         """
         client = self._client
         if client is None:  # not connected yet: the consumers have heard nothing
@@ -202,13 +214,16 @@ class WebSocketConnection(Connection):
             await asyncio.wait({client}, timeout=self.goodbye_timeout)
             return
         client.cancel()
-        if self.state is _OPEN:
-            try:
-                await self._close(1001)
-            except Exception as exc:  # the server may already be past writing to it
-                logger.debug("Could not close %s with 1001 at shutdown (%s)", self.label, exc)
+        try:
+            if self.state is _CONNECTING:  # unanswered: accept, so the client hears 1012
+                await self._accept()
+                self.state = _OPEN
+            if self.state is _OPEN:
+                await self._close(SERVICE_RESTART)
+        except Exception as exc:  # the server may already be past writing to it
+            logger.debug("Could not close %s with 1012 at shutdown (%s)", self.label, exc)
         self._finish()
-        await self._send_disconnect(1001, self.goodbye_timeout)
+        await self._send_disconnect(SERVICE_RESTART, self.goodbye_timeout)
 
     async def _refuse_open(self, code: int) -> None:
         """Accept, then close with *code*: the handshake itself can only be refused with 403."""

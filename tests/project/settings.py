@@ -35,6 +35,9 @@ CHANNELS_SEND_SPOOL_LIMIT = int(os.environ.get("CHANNELS_TEST_SEND_SPOOL_LIMIT",
 for _bound in ("HEADER_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE"):
     if "CHANNELS_TEST_" + _bound in os.environ:
         globals()["CHANNELS_" + _bound] = float(os.environ["CHANNELS_TEST_" + _bound])
+# A daphne stopped with a response in flight drains for this long: short, so the
+# harness's stop (SIGKILL after 10 s) never races it.
+CHANNELS_DRAIN_TIMEOUT = float(os.environ.get("CHANNELS_TEST_DRAIN_TIMEOUT", "3"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 _CONFIG = {"capacity": int(os.environ.get("CHANNELS_TEST_CAPACITY", "100"))}
 if os.environ.get("CHANNELS_TEST_ENCRYPTION_KEY"):  # tests/test_hardening_crypto.py

@@ -8,9 +8,10 @@
  *
  * Why a socket of our own: a bridge must survive server restarts. This one
  * reconnects with capped exponential backoff *and jitter* (so that a thousand
- * pages do not reconnect in the same millisecond after a deploy), can send a
- * heartbeat to notice dead connections, and queues frames sent while it is
- * disconnected (bounded; see `queueOverflow`).
+ * pages do not reconnect in the same millisecond after a deploy), spreads the
+ * pages a restarting server sends away (close code 1012 or 1001) over a window
+ * of its own, can send a heartbeat to notice dead connections, and queues
+ * frames sent while it is disconnected (bounded; see `queueOverflow`).
  */
 (function (root) {
   "use strict";
@@ -41,6 +42,8 @@
     connectionTimeout: 4000, // ms for a handshake; then it counts as failed
     maxRetries: Infinity, // failed attempts in a row before giving up
     jitter: 0.5, // 0..1: each delay is cut by up to this fraction, at random
+    minRestartDelay: 500, // ms; after a 1012/1001 close the first retry waits at least this
+    maxRestartDelay: 3000, // ms; ...and at most this, drawn at random in between
     minUptime: 5000, // ms open before the retry count starts again from zero
     heartbeatInterval: 0, // ms between heartbeats; 0 turns them off
     heartbeatTimeout: null, // ms to wait for any frame after a heartbeat; null: the interval
@@ -57,6 +60,12 @@
   const KEPT_DELAYS = 100;
   /** The close code reported when the bridge gives up on a connection itself. */
   const ABNORMAL_CLOSURE = 1006;
+  /**
+   * Close codes of a server that stops on purpose: 1012 "service restart" (what a
+   * draining channels-classic server sends) and 1001 "going away". The first retry
+   * after one waits restartDelay(), not the backoff.
+   */
+  const RESTART_CODES = Object.freeze([1001, 1012]);
 
   function fail(message) {
     throw new TypeError("WebSocketBridge: " + message);
@@ -95,6 +104,8 @@
     checkNumber(merged, "connectionTimeout", 0);
     checkNumber(merged, "maxRetries", 0);
     checkNumber(merged, "minUptime", 0);
+    checkNumber(merged, "minRestartDelay", 0);
+    checkNumber(merged, "maxRestartDelay", merged.minRestartDelay);
     checkNumber(merged, "heartbeatInterval", 0);
     checkNumber(merged, "maxQueuedFrames", 0);
     if (merged.heartbeatTimeout === null) merged.heartbeatTimeout = merged.heartbeatInterval;
@@ -131,6 +142,19 @@
     const draw = (random || Math.random)();
     // Not rounded: two clients drawing the same delay should be as unlikely as can be.
     return ceiling * (1 - o.jitter * draw);
+  }
+
+  /**
+   * Return the delay in ms before reconnecting to a server that closed with 1012 or 1001.
+   *
+   * Drawn evenly from minRestartDelay to maxRestartDelay: every page of a server that
+   * drains is closed in the same instant, and should come back spread over the window,
+   * not in a herd at its start. *random* (default Math.random) returns a number in [0, 1).
+   */
+  function restartDelay(options, random) {
+    const o = Object.assign({}, DEFAULT_OPTIONS, options);
+    const draw = (random || Math.random)();
+    return o.minRestartDelay + (o.maxRestartDelay - o.minRestartDelay) * draw;
   }
 
   /** Return *text* as JSON.stringify writes it (no spaces), or *text* if it is not JSON. */
@@ -378,7 +402,13 @@
     }
 
     _scheduleReconnect(code, reason) {
-      const delay = backoffDelay(this.retries, this.options);
+      let delay = backoffDelay(this.retries, this.options);
+      if (RESTART_CODES.indexOf(code) !== -1) {
+        // A restart, not a failure: spread out. A server that keeps restarting on
+        // us (before minUptime) still gets the backoff, if it is longer.
+        const spread = restartDelay(this.options);
+        delay = this.retries === 0 ? spread : Math.max(spread, delay);
+      }
       this.retries += 1;
       this.reconnectDelays.push(delay);
       if (this.reconnectDelays.length > KEPT_DELAYS) this.reconnectDelays.shift();
@@ -577,6 +607,8 @@
     WebSocketBridge,
     ReconnectingSocket,
     backoffDelay,
+    restartDelay,
+    RESTART_CODES,
     DEFAULT_OPTIONS,
   };
   root.channels = Object.assign(root.channels || {}, api);

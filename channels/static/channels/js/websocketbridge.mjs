@@ -8,6 +8,20 @@
  */
 import "./websocketbridge.js";
 
-const { WebSocketBridge, ReconnectingSocket, backoffDelay, DEFAULT_OPTIONS } = globalThis.channels;
+const {
+  WebSocketBridge,
+  ReconnectingSocket,
+  backoffDelay,
+  restartDelay,
+  RESTART_CODES,
+  DEFAULT_OPTIONS,
+} = globalThis.channels;
 
-export { WebSocketBridge, ReconnectingSocket, backoffDelay, DEFAULT_OPTIONS };
+export {
+  WebSocketBridge,
+  ReconnectingSocket,
+  backoffDelay,
+  restartDelay,
+  RESTART_CODES,
+  DEFAULT_OPTIONS,
+};
