@@ -13,7 +13,7 @@ from tests.interface import deployments  # noqa: F401 - a fixture for every test
 from tests.redis_cluster import RedisClusterServers
 from tests.redis_sentinel import sentinel_set  # noqa: F401 - a fixture
 from tests.redis_server import RedisServer
-from tests.workers import layer, run_worker  # noqa: F401 - fixtures
+from tests.workers import database, layer, redis_layer, run_worker  # noqa: F401 - fixtures
 
 
 def pytest_configure(config: pytest.Config) -> None:

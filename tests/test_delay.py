@@ -15,7 +15,7 @@ from channels.delay.models import DelayedMessage
 from channels.delay.server import DelayServer
 from tests.logwatch import watch_logs
 from tests.processes import ManagedProcess, django_command, project_env
-from tests.test_runworker import database, env, layer  # noqa: F401 - fixtures
+from tests.test_runworker import env, layer  # noqa: F401 - fixtures (database: tests.workers)
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +76,7 @@ def test_rundelay_as_a_process(env: dict[str, str], layer) -> None:  # noqa: F81
         server.stop()
 
 
-def test_rundelay_refuses_the_in_memory_layer(database: str) -> None:  # noqa: F811
+def test_rundelay_refuses_the_in_memory_layer(database: object) -> None:
     import subprocess
 
     result = subprocess.run(

@@ -28,10 +28,10 @@ from channels.exceptions import ResponseIncomplete
 from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
 from tests.drain_routing import FIRST_PART, ROUTING, SETTINGS
+from tests.fleet import Fleet, counts
 from tests.interface import Deployment
 from tests.processes import free_port
 from tests.test_bridge import FakeServer, websocket_scope
-from tests.test_group_hygiene import Fleet, counts
 
 # The bridge on the in-memory layer, under a server that speaks lifespan ------------
 
@@ -281,7 +281,7 @@ def test_the_drain_settings_are_checked_where_they_are_read() -> None:
 
 @pytest.fixture
 def fleet() -> Iterator[Fleet]:
-    """WebSocket clients (tests/test_group_hygiene.py's), all closed afterwards."""
+    """WebSocket clients (:class:`tests.fleet.Fleet`), all closed afterwards."""
     clients = Fleet()
     yield clients
     clients.stop()

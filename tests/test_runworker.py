@@ -18,18 +18,6 @@ StartWorker = Callable[..., ManagedProcess]
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    path = tmp_path / "db.sqlite3"
-    subprocess.run(
-        django_command("migrate", "-v", "0"),
-        env=project_env(CHANNELS_TEST_DB=str(path)),
-        check=True,
-        timeout=120,
-    )
-    return path
-
-
-@pytest.fixture
 def env(redis_url: str, unique_prefix: str, database: Path) -> dict[str, str]:
     return project_env(
         CHANNELS_TEST_REDIS_URL=redis_url,

@@ -22,7 +22,6 @@ import pytest
 from channels.layers.redis import RedisSentinelChannelLayer
 from tests.processes import ManagedProcess, django_command, project_env
 from tests.redis_sentinel import SentinelSet, start_or_skip
-from tests.test_runworker import database  # noqa: F401 - fixture
 from tests.waiting import wait_until
 
 SERVICE = "mymaster"
@@ -40,7 +39,7 @@ def failover_set() -> Iterator[SentinelSet]:
         started.cleanup()
 
 
-def stored_rows(database: Path) -> int:  # noqa: F811
+def stored_rows(database: Path) -> int:
     """How many delayed messages rundelay holds in its database now."""
     with contextlib.closing(sqlite3.connect(database, timeout=5)) as connection:
         ((rows,),) = connection.execute(f"SELECT COUNT(*) FROM {DELAY_TABLE}")
@@ -55,7 +54,7 @@ def new_master(sentinels: SentinelSet, old: int) -> int | None:
 
 def test_rundelay_sends_through_the_promoted_master_after_a_kill_without_a_restart(
     failover_set: SentinelSet,
-    database: Path,  # noqa: F811
+    database: Path,
     unique_prefix: str,
 ) -> None:
     """kill -9 the master: the same rundelay process goes on delivering delayed messages.

@@ -235,19 +235,6 @@ def test_a_worker_with_nothing_to_listen_on_is_refused(layer: ChannelLayerWrappe
         Worker(layer, Router([]), only_channels=["nothing.*"])
 
 
-@pytest.fixture
-def redis_layer(redis_url: str, unique_prefix: str) -> Iterator[ChannelLayerWrapper]:
-    """A Redis layer installed as the default one (the worker takes messages with its sends)."""
-    layer = ChannelLayerWrapper(
-        RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix), "default", None
-    )
-    old = channel_layers.set("default", layer)
-    yield layer
-    channel_layers.set("default", old)
-    layer.flush()
-    layer.close()
-
-
 def test_a_backlog_is_taken_with_the_replies_exactly_once_and_in_order(
     redis_layer: ChannelLayerWrapper, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import signal
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from channels.asgi import ChannelLayerWrapper, channel_layers
+from channels.asgi import ChannelLayerWrapper
 from channels.layers.redis import RedisChannelLayer
 from channels.readiness import Readiness, ReadyFile
 from channels.recycle import Recycler, resident_memory_mb
@@ -212,18 +211,6 @@ class StopsWhileItsSendsTakeTheNext(Worker):
         return channels
 
 
-@pytest.fixture
-def redis_layer(redis_url: str, unique_prefix: str) -> Iterator[ChannelLayerWrapper]:
-    layer = ChannelLayerWrapper(
-        RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix), "default", None
-    )
-    old = channel_layers.set("default", layer)
-    yield layer
-    channel_layers.set("default", old)
-    layer.flush()
-    layer.close()
-
-
 def test_a_message_taken_with_the_sends_at_a_stop_is_handled_before_the_worker_ends(
     redis_layer: ChannelLayerWrapper,
 ) -> None:
@@ -397,18 +384,6 @@ def test_the_stop_timeout_ends_a_stuck_worker_with_status_one_and_names_what_it_
     assert "Cut short by the 1 s stop timeout: tests.restart_routing.hang on recycle.hang" in output
     assert "1 consumer cut short; exiting with status 1" in output
     assert not path.exists()
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
-    path = tmp_path / "db.sqlite3"
-    subprocess.run(
-        django_command("migrate", "-v", "0"),
-        env=project_env(CHANNELS_TEST_DB=str(path)),
-        check=True,
-        timeout=120,
-    )
-    return path
 
 
 def test_rundelay_says_it_is_ready_and_keeps_a_ready_file_until_it_exits(

@@ -7,7 +7,6 @@ import queue
 import re
 import threading
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,21 +14,7 @@ from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers.base import BaseChannelLayer
 from channels.layers.names import new_process_channel
 from channels.layers.redis import RedisChannelLayer
-from tests.layers.factory import MakeLayer, layers_of
-
-BACKENDS = ["inmemory", "redis", "redis-sentinel", "redis-cluster"]
-
-
-@pytest.fixture(params=BACKENDS)
-async def make_layer(request: pytest.FixtureRequest) -> AsyncIterator[MakeLayer]:
-    """Build layers of the parametrized backend; each test gets its own key space."""
-    async for make in layers_of(request):
-        yield make
-
-
-@pytest.fixture
-def layer(make_layer: MakeLayer) -> BaseChannelLayer:
-    return make_layer()
+from tests.layers.factory import MakeLayer
 
 
 def test_send_then_receive(layer: BaseChannelLayer) -> None:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from channels.layers.base import BaseChannelLayer
 from channels.layers.inmemory import InMemoryChannelLayer
-from tests.layers.factory import MakeLayer, layers_of
+from tests.layers.factory import MakeLayer
 from tests.waiting import wait_until
-
-BACKENDS = ["inmemory", "redis", "redis-sentinel", "redis-cluster"]
 
 #: Where a test's notify group delivers: a plain channel, member of the group.
 WATCHER = "presence.watcher"
@@ -34,18 +32,6 @@ SHORT_GRACE = 0.2
 RECONNECT_GRACE = 1.0
 #: How long a test waits, at most, for a grace to run out or a frame to come.
 WAIT = 10.0
-
-
-@pytest.fixture(params=BACKENDS)
-async def make_layer(request: pytest.FixtureRequest) -> AsyncIterator[MakeLayer]:
-    """Build layers of the parametrized backend; each test gets its own key space."""
-    async for make in layers_of(request):
-        yield make
-
-
-@pytest.fixture
-def layer(make_layer: MakeLayer) -> BaseChannelLayer:
-    return make_layer()
 
 
 def watched(layer: BaseChannelLayer, group: str = "room") -> BaseChannelLayer:
