@@ -85,9 +85,10 @@ def send_missed(reply_channel: Channel, room: Room, after: int) -> None:
         send_event(reply_channel, chat_message.as_event())
 
 
-# enforce_ordering(slight=True) makes the disconnect of a socket wait for its
-# connect, even on another worker: the connect's group adds then always come
-# before the disconnect's discards.
+# enforce_ordering(slight=True) makes every other message of a socket wait
+# for its connect, even on another worker: a frame sent as soon as the page
+# hears "online" finds the connect's session saved (and so its user), and
+# the connect's group adds always come before the disconnect's discards.
 @enforce_ordering(slight=True)
 @allowed_hosts_only
 @channel_session_user_from_http
@@ -112,6 +113,7 @@ def ws_connect(message, room):
     send_event(message.reply_channel, {"type": "online", "users": online.list()})
 
 
+@enforce_ordering(slight=True)
 @channel_session_user
 def ws_receive(message, room):
     if not message.user.is_authenticated:
