@@ -20,6 +20,7 @@ import contextlib
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -78,26 +79,43 @@ def websocket_scheme(protocol: object | None) -> str:
     return "ws"
 
 
-def handshake_limits(protocol: object | None) -> list[float] | None:
-    """Return daphne's handshake timeouts for *protocol* (seconds), or None if it is not daphne's.
+def handshake_opened(protocol: object | None) -> float:
+    """Return when daphne received *protocol*'s handshake (``time.time()``), or now if unknown.
 
-    Unanswered, daphne 4 gives up on a handshake twice over: autobahn drops
-    the connection after ``openHandshakeTimeout`` (runserver's
-    ``--websocket_handshake_timeout``, daphne's ``--websocket_connect_timeout``),
-    and daphne itself answers 403 after its server's ``websocket_connect_timeout``,
-    both silently. An empty list: daphne, with both timeouts off.
+    On a busy server the application may see ``websocket.connect`` well after
+    daphne began counting its handshake timeouts; deadlines start from here.
     """
-    if not hasattr(protocol, "openHandshakeTimeout"):
+    opened = getattr(protocol, "socket_opened", None)
+    return float(opened) if isinstance(opened, int | float) else time.time()
+
+
+def handshake_deadlines(protocol: object | None) -> list[float] | None:
+    """Return when daphne gives up on *protocol*'s unanswered handshake; None: not daphne's.
+
+    The times are ``time.time()`` seconds. Unanswered, daphne 4 gives up on a
+    handshake twice over, silently both times: autobahn drops the connection
+    after ``openHandshakeTimeout`` (runserver's ``--websocket_handshake_timeout``,
+    daphne's ``--websocket_connect_timeout``), and daphne answers 403 once its
+    server's ``websocket_connect_timeout`` has passed. Autobahn's timer is
+    batched to whole seconds, truncated, so it fires up to a second *before*
+    its nominal time: its scheduled time is read from the timer, or else
+    assumed a second early. An empty list: daphne, with both timeouts off.
+    """
+    limit = getattr(protocol, "openHandshakeTimeout", None)
+    if limit is None:
         return None
-    server = getattr(protocol, "server", None)
-    return [
-        float(limit)
-        for limit in (
-            getattr(protocol, "openHandshakeTimeout", None),
-            getattr(server, "websocket_connect_timeout", None),
-        )
-        if isinstance(limit, int | float) and limit > 0
-    ]
+    opened = handshake_opened(protocol)
+    deadlines: list[float] = []
+    # txaio's _BatchedCall keeps its bucket, the wall-clock milliseconds it fires at.
+    scheduled = getattr(getattr(protocol, "openHandshakeTimeoutCall", None), "_index", None)
+    if isinstance(scheduled, int | float):
+        deadlines.append(scheduled / 1000)
+    elif isinstance(limit, int | float) and limit > 0:
+        deadlines.append(opened + limit - 1.0)
+    connect_limit = getattr(getattr(protocol, "server", None), "websocket_connect_timeout", None)
+    if isinstance(connect_limit, int | float) and connect_limit > 0:
+        deadlines.append(opened + connect_limit)
+    return deadlines
 
 
 def watch_writes(protocol: object | None, flow: SendFlow) -> Callable[[], None] | None:

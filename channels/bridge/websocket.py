@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from functools import partial
 from typing import Any, cast
 
@@ -73,10 +74,10 @@ class WebSocketConnection(Connection):
 
     #: Seconds to wait for the client to see a server-side close before giving up on it.
     close_timeout = 10.0
-    #: Seconds before the server's own handshake timeout at which the bridge
-    #: refuses an unanswered handshake itself: with a 403 and a log line that
-    #: names the fix, where autobahn would drop the connection without either.
-    handshake_margin = 1.0
+    #: Seconds before daphne gives up on an unanswered handshake at which the
+    #: bridge refuses it itself: with a 403 and a log line that names the fix,
+    #: where autobahn would drop the connection without either.
+    handshake_margin = 0.5
 
     def __init__(
         self,
@@ -92,6 +93,7 @@ class WebSocketConnection(Connection):
         #: The ``order`` of the last frame sent to ``websocket.receive``.
         self.order = 0
         self.path: str = scope["path"]
+        self.handshake_opened = daphne.handshake_opened(self.protocol)
         self.offered: list[str] = [str(name) for name in scope.get("subprotocols") or ()]
         #: Resolved when the state moves to CLOSED, to wake :meth:`serve`.
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -165,7 +167,7 @@ class WebSocketConnection(Connection):
         deadline = None
         if handshake_timeout is not None:
             remaining = handshake_timeout - (asyncio.get_running_loop().time() - started)
-            deadline = asyncio.ensure_future(self._refuse_unanswered(remaining, handshake_timeout))
+            deadline = asyncio.ensure_future(self._refuse_unanswered(remaining))
         try:
             await asyncio.wait({self._closed, client}, return_when=asyncio.FIRST_COMPLETED)
             # However the socket ended, consumers hear of it once, so they can
@@ -233,31 +235,32 @@ class WebSocketConnection(Connection):
         self._finish()
 
     def _handshake_timeout(self) -> float | None:
-        """Return how long a handshake may wait for a consumer, or None for as long as it likes.
+        """Return how long from now a handshake may wait for a consumer; None: as long as it likes.
 
-        Under daphne, a margin before the sooner of its two handshake timeouts
-        (see :func:`channels.bridge.daphne.handshake_limits`); under another
-        server, ``BridgeSettings.handshake_timeout``.
+        Under daphne, until a margin before the sooner of the times it gives
+        up (see :func:`channels.bridge.daphne.handshake_deadlines`), which are
+        counted from when the handshake arrived, not from when the bridge saw
+        it; under another server, ``BridgeSettings.handshake_timeout``.
         """
-        limits = daphne.handshake_limits(self.protocol)
-        if limits is None:
+        deadlines = daphne.handshake_deadlines(self.protocol)
+        if deadlines is None:
             return self.settings.handshake_timeout
-        if not limits:
+        if not deadlines:
             return None
-        limit = min(limits)
-        return max(limit - self.handshake_margin, limit / 2)
+        return max(0.0, min(deadlines) - time.time() - self.handshake_margin)
 
-    async def _refuse_unanswered(self, delay: float, timeout: float) -> None:
+    async def _refuse_unanswered(self, delay: float) -> None:
         """Refuse the handshake with 403 if no consumer has answered it after *delay* seconds."""
         await asyncio.sleep(delay)
         if self.state is not _CONNECTING:
             return
         logger.warning(
-            "No consumer accepted the WebSocket to %s within %.1f s, so it was refused with 403. "
+            "No consumer accepted the WebSocket to %s within %.1f s, so it was refused with 403 "
+            "before the server's handshake timeout. "
             'Send message.reply_channel.send({"accept": True}) in the websocket.connect '
             'consumer (or {"close": True} to refuse it).',
             self.path,
-            timeout,
+            time.time() - self.handshake_opened,
         )
         self._finish()
         await self.send({"type": "websocket.close", "code": 403})

@@ -35,7 +35,7 @@ def test_every_shim_falls_back_when_send_is_not_daphnes(send: Any) -> None:
     protocol = shims.daphne_protocol(send)
     assert shims.send_close_frame(protocol, 1011) is False
     assert shims.websocket_scheme(protocol) == "ws"
-    assert shims.handshake_limits(protocol) is None
+    assert shims.handshake_deadlines(protocol) is None
 
 
 async def test_a_websocket_under_another_server_closes_with_1011_through_asgi() -> None:
